@@ -1,0 +1,95 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Config, DatabaseKind } from '../../config/index.js';
+import { migrationProvider } from './migrations/index.js';
+import type { Database } from './types.js';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+
+export interface DatabaseHandle {
+  db: Db;
+  kind: DatabaseKind;
+  migrate(): Promise<string[]>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** BIGINT (OID 20) as a JS number: every BIGINT we store is a millisecond timestamp or a counter. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20 && format !== 'binary') return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export function openDatabase(
+  config: Pick<
+    Config,
+    'database' | 'DATABASE_POOL_SIZE' | 'DATABASE_POOL_MAX_OVERFLOW' | 'DATABASE_POOL_TIMEOUT' | 'DATABASE_POOL_RECYCLE'
+  >,
+): DatabaseHandle {
+  const { kind } = config.database;
+  let db: Db;
+  if (kind === 'postgresql') {
+    const pool = new pg.Pool({
+      connectionString: config.database.url,
+      max: config.DATABASE_POOL_SIZE + config.DATABASE_POOL_MAX_OVERFLOW,
+      connectionTimeoutMillis: config.DATABASE_POOL_TIMEOUT * 1000,
+      idleTimeoutMillis: 30_000,
+      maxLifetimeSeconds: config.DATABASE_POOL_RECYCLE,
+      types: pgTypes,
+    });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    const file = config.database.sqlitePath ?? ':memory:';
+    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    db = new Kysely<Database>({
+      dialect: new SqliteDialect({
+        database: async () => {
+          const conn = new SQLite(file);
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = NORMAL');
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('busy_timeout = 5000');
+          return conn;
+        },
+      }),
+    });
+  }
+
+  return {
+    db,
+    kind,
+    async migrate() {
+      const migrator = new Migrator({ db, provider: migrationProvider });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) throw error instanceof Error ? error : new Error(String(error));
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    },
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** True when an error is a unique-constraint violation in either engine. */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return (
+    err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}

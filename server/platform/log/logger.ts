@@ -1,0 +1,71 @@
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { Config } from '../../config/index.js';
+
+const LEVELS: Record<Config['GLOBAL_LOG_LEVEL'], pino.Level> = {
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'fatal',
+};
+
+/** Keys whose values never reach a log line, at any depth we log. */
+export const REDACT_PATHS = [
+  'password',
+  'new_password',
+  'token',
+  'api_key',
+  'secret',
+  'authorization',
+  'cookie',
+  '*.password',
+  '*.new_password',
+  '*.token',
+  '*.api_key',
+  '*.secret',
+  '*.authorization',
+  '*.cookie',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+];
+
+const SECRET_QUERY = /([?&][^=&]*(?:token|secret|key|password|code)[^=&]*=)[^&]*/gi;
+
+/** Removes secret-looking query values from a URL before it is logged. */
+export function redactUrl(url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY, '$1[REDACTED]') : url;
+}
+
+export function createLogger(
+  config: Pick<Config, 'LOG_FORMAT' | 'GLOBAL_LOG_LEVEL'>,
+  destination?: pino.DestinationStream,
+): Logger {
+  const opts: pino.LoggerOptions = {
+    level: LEVELS[config.GLOBAL_LOG_LEVEL],
+    base: { service: 'hrida-ai' },
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    serializers: {
+      req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
+        method: req.method,
+        url: redactUrl(req.url),
+        ip: req.ip,
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (destination) return pino(opts, destination);
+  if (config.LOG_FORMAT === 'json') return pino(opts);
+  return pino(
+    opts,
+    pretty({
+      sync: true,
+      colorize: false,
+      singleLine: true,
+      translateTime: 'SYS:standard',
+      ignore: 'pid,hostname,service',
+    }),
+  );
+}
