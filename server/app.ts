@@ -12,6 +12,7 @@ import { authenticateRequest } from './modules/auth/authenticate.js';
 import { registerAuthRoutes } from './modules/auth/routes.js';
 import { SessionService } from './modules/auth/sessions.js';
 import { registerUserRoutes } from './modules/users/routes.js';
+import { noopAudit } from './platform/audit/index.js';
 import { openDatabase, type DatabaseHandle } from './platform/db/index.js';
 import { AppError, errorBody } from './platform/http/errors.js';
 import { registerCors, securityHeaders } from './platform/http/hardening.js';
@@ -69,6 +70,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     redis,
     sessions,
     log,
+    audit: noopAudit,
     dummyHash: await makeDummyHash(config.PASSWORD_HASH_ROUNDS),
   };
 

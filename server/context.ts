@@ -5,6 +5,7 @@ import type { Keyring } from './platform/security/keyring.js';
 import type { RedisHandle } from './platform/redis/index.js';
 import type { SessionService } from './modules/auth/sessions.js';
 import type { Session, User } from './platform/db/types.js';
+import type { AuditService } from './platform/audit/index.js';
 
 /** What every module gets: configuration, storage and the shared services. */
 export interface AppContext {
@@ -15,6 +16,7 @@ export interface AppContext {
   redis: RedisHandle | null;
   sessions: SessionService;
   log: Logger;
+  audit: AuditService;
   /** bcrypt hash compared when an account does not exist (equal timing). */
   dummyHash: string;
 }

@@ -1,0 +1,60 @@
+import type { FastifyRequest } from 'fastify';
+import type { Db, Trx } from '../db/index.js';
+
+/**
+ * The audit seam every module writes to. A domain event (user role changed, key created, share
+ * link created, …) is recorded with `record(trx, …)` inside the same transaction as the change.
+ * Authentication outcomes (sign-in/out/up, every failure) go through `auth(…)`, which is always
+ * written whatever the path filters say.
+ */
+export interface DomainEvent {
+  /** Dotted verb, e.g. `user.role_changed`, `api_key.created`. */
+  action: string;
+  /** Who did it (the admin during impersonation); null for anonymous. */
+  actorId: string | null;
+  /** Whose account it acted as (differs from actorId during impersonation). */
+  subjectId?: string | null;
+  resourceType: string;
+  resourceId?: string | null;
+  /** Snapshots; secrets are masked by the audit layer before writing. */
+  before?: unknown;
+  after?: unknown;
+  result?: 'success' | 'failure';
+  ip?: string | null;
+  requestId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuthEvent {
+  action: 'auth.signin' | 'auth.signout' | 'auth.signup' | 'auth.failure' | string;
+  result: 'success' | 'failure';
+  /** password | api_key | token | oidc | ldap | trusted_header | scim | totp … */
+  method: string;
+  userId?: string | null;
+  email?: string | null;
+  reason?: string;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export interface AuditService {
+  record(db: Db | Trx, event: DomainEvent): Promise<void>;
+  auth(event: AuthEvent): void;
+}
+
+/** Fills actor, subject, IP and request id from a request. */
+export function fromRequest(req: FastifyRequest): Pick<DomainEvent, 'actorId' | 'subjectId' | 'ip' | 'requestId'> {
+  return {
+    actorId: req.auth?.actorId ?? null,
+    subjectId: req.auth?.user.id ?? null,
+    ip: req.ip ?? null,
+    requestId: req.id,
+  };
+}
+
+/** Until the audit pipeline is wired, events go nowhere (replaced by the real service). */
+export const noopAudit: AuditService = {
+  async record() {},
+  auth() {},
+};
