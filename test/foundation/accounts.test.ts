@@ -1,5 +1,14 @@
 import { afterEach, expect, it } from 'vitest';
-import { call, createTestApp, describeMatrix, makeUser, matrix, signup, uniqueEmail, type TestApp } from '../harness.js';
+import {
+  call,
+  createTestApp,
+  describeMatrix,
+  makeUser,
+  matrix,
+  signup,
+  uniqueEmail,
+  type TestApp,
+} from '../harness.js';
 
 describeMatrix('accounts: sign-up, sign-in, password rules', matrix(), (b) => {
   const apps: TestApp[] = [];
@@ -116,7 +125,10 @@ describeMatrix('accounts: sign-up, sign-in, password rules', matrix(), (b) => {
       call(app, 'POST', '/api/v1/auths/signup', { body: { name: 'X', email: uniqueEmail(), password } });
     const weak = await up('password');
     expect(weak.status).toBe(400);
-    expect(weak.body.error).toEqual({ code: 'password_too_weak', message: 'Use 8+ chars with upper, lower, digit, symbol.' });
+    expect(weak.body.error).toEqual({
+      code: 'password_too_weak',
+      message: 'Use 8+ chars with upper, lower, digit, symbol.',
+    });
     const ok72 = 'Aa1!' + 'x'.repeat(68);
     expect(Buffer.byteLength(ok72)).toBe(72);
     expect((await up(ok72)).status).toBe(201);
@@ -184,7 +196,11 @@ describeMatrix('accounts: sign-up, sign-in, password rules', matrix(), (b) => {
   });
 
   it('HRIDAAI_ADMIN_* creates the admin only when no users exist and closes sign-up', async () => {
-    const env = { HRIDAAI_ADMIN_EMAIL: 'Boot@Example.com', HRIDAAI_ADMIN_PASSWORD: 'bootstrap password', HRIDAAI_ADMIN_NAME: 'Boss' };
+    const env = {
+      HRIDAAI_ADMIN_EMAIL: 'Boot@Example.com',
+      HRIDAAI_ADMIN_PASSWORD: 'bootstrap password',
+      HRIDAAI_ADMIN_NAME: 'Boss',
+    };
     const app = await make(env);
     const users = await app.ctx.db.selectFrom('users').select(['email', 'role', 'name']).execute();
     expect(users).toEqual([{ email: 'boot@example.com', role: 'admin', name: 'Boss' }]);
@@ -197,7 +213,10 @@ describeMatrix('accounts: sign-up, sign-in, password rules', matrix(), (b) => {
     });
     expect(up.body.error.code).toBe('signup_disabled');
     // A second instance on the same database with a different admin e-mail does nothing.
-    const second = await createTestApp(b, { shareWith: app, env: { ...env, HRIDAAI_ADMIN_EMAIL: 'other@example.com' } });
+    const second = await createTestApp(b, {
+      shareWith: app,
+      env: { ...env, HRIDAAI_ADMIN_EMAIL: 'other@example.com' },
+    });
     apps.push(second);
     expect(await app.ctx.db.selectFrom('users').select('email').execute()).toEqual([{ email: 'boot@example.com' }]);
   });
@@ -224,7 +243,9 @@ describeMatrix('accounts: sign-up, sign-in, password rules', matrix(), (b) => {
     expect(ok.body.other_sessions_revoked).toBe(1);
     expect((await call(app, 'GET', '/api/v1/auths/', { token })).status).toBe(200);
     expect((await call(app, 'GET', '/api/v1/auths/', { token: other.body.token })).status).toBe(401);
-    expect((await call(app, 'POST', '/api/v1/auths/signin', { body: { email: user.email, password } })).status).toBe(401);
+    expect((await call(app, 'POST', '/api/v1/auths/signin', { body: { email: user.email, password } })).status).toBe(
+      401,
+    );
     expect(
       (await call(app, 'POST', '/api/v1/auths/signin', { body: { email: user.email, password: 'Brand-New-Pass2!' } }))
         .status,

@@ -78,7 +78,9 @@ describe('hrida-ai CLI', () => {
     try {
       const r = cli(['migrate'], { DATA_DIR: tmp(), DATABASE_URL: pgUrlForSchema(schema), LOG_FORMAT: 'json' });
       expect(r.status, r.stderr).toBe(0);
-      const t = await c.query(`select table_name from information_schema.tables where table_schema = $1 order by 1`, [schema]);
+      const t = await c.query(`select table_name from information_schema.tables where table_schema = $1 order by 1`, [
+        schema,
+      ]);
       expect(t.rows.map((x) => x.table_name)).toEqual(expect.arrayContaining(['users', 'sessions', 'identities']));
     } finally {
       await c.query(`drop schema ${schema} cascade`);

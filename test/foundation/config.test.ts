@@ -90,11 +90,17 @@ describe('invalid values stop the server with the variable and what is allowed',
     [{ CORS_ALLOW_ORIGIN: 'https://a.example;*' }, /cannot be combined/],
     [{ CORS_ALLOW_ORIGIN: 'app://desktop' }, /CORS_ALLOW_CUSTOM_SCHEME/],
     [{ HRIDAAI_SESSION_COOKIE_SAME_SITE: 'none' }, /HRIDAAI_SESSION_COOKIE_SAME_SITE: none requires/],
-    [{ HRIDAAI_SESSION_COOKIE_SAME_SITE: 'loose' }, /HRIDAAI_SESSION_COOKIE_SAME_SITE: must be one of lax, strict, none/],
+    [
+      { HRIDAAI_SESSION_COOKIE_SAME_SITE: 'loose' },
+      /HRIDAAI_SESSION_COOKIE_SAME_SITE: must be one of lax, strict, none/,
+    ],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be sqlite/],
     [{ DATABASE_TYPE: 'sqlite+sqlcipher' }, /DATABASE_TYPE: sqlite\+sqlcipher .*not available/],
     [{ DATABASE_TYPE: 'postgresql' }, /DATABASE_TYPE: is postgresql but DATABASE_URL/],
-    [{ PASSWORD_VALIDATION_REGEX_PATTERN: '(' }, /PASSWORD_VALIDATION_REGEX_PATTERN: is not a valid regular expression/],
+    [
+      { PASSWORD_VALIDATION_REGEX_PATTERN: '(' },
+      /PASSWORD_VALIDATION_REGEX_PATTERN: is not a valid regular expression/,
+    ],
     [{ HRIDAAI_ADMIN_EMAIL: 'admin@example.com' }, /must be set together/],
     [{ HRIDAAI_ADMIN_EMAIL: 'a@example.com', HRIDAAI_ADMIN_PASSWORD: 'x'.repeat(73) }, /longer than 72 bytes/],
     [
@@ -139,11 +145,19 @@ describe('standard header syntax is accepted', () => {
       "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
       "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
     ],
-    ['CONTENT_SECURITY_POLICY_REPORT_ONLY', "default-src 'self'; report-uri /csp-report", "default-src 'self'; report-uri /csp-report"],
+    [
+      'CONTENT_SECURITY_POLICY_REPORT_ONLY',
+      "default-src 'self'; report-uri /csp-report",
+      "default-src 'self'; report-uri /csp-report",
+    ],
     ['CROSS_ORIGIN_EMBEDDER_POLICY', 'require-corp', 'require-corp'],
     ['CROSS_ORIGIN_OPENER_POLICY', 'same-origin', 'same-origin'],
     ['CROSS_ORIGIN_RESOURCE_POLICY', 'same-origin', 'same-origin'],
-    ['REPORTING_ENDPOINTS', 'default="https://your-report-collector.example/reports"', 'default="https://your-report-collector.example/reports"'],
+    [
+      'REPORTING_ENDPOINTS',
+      'default="https://your-report-collector.example/reports"',
+      'default="https://your-report-collector.example/reports"',
+    ],
   ] as const)('%s=%s', (name, value, expected) => {
     expect(loadConfig({ [name]: value })[name]).toBe(expected);
   });
@@ -199,7 +213,9 @@ describe('other parsing rules', () => {
   it('reads postgresql URLs', () => {
     const c = loadConfig({ DATABASE_URL: 'postgresql://u:p@db:5432/hridaai' });
     expect(c.database.kind).toBe('postgresql');
-    expect(loadConfig({ DATABASE_URL: 'postgres://u@db/x', DATABASE_TYPE: 'postgres' }).database.kind).toBe('postgresql');
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@db/x', DATABASE_TYPE: 'postgres' }).database.kind).toBe(
+      'postgresql',
+    );
   });
 
   it('declares an allowed-values text and a description for every setting', () => {

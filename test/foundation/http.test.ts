@@ -1,7 +1,17 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, expect, it } from 'vitest';
-import { call, createTestApp, describeMatrix, makeUser, matrix, signup, SQLITE, uniqueEmail, type TestApp } from '../harness.js';
+import {
+  call,
+  createTestApp,
+  describeMatrix,
+  makeUser,
+  matrix,
+  signup,
+  SQLITE,
+  uniqueEmail,
+  type TestApp,
+} from '../harness.js';
 
 const apps: TestApp[] = [];
 const make = async (env: Record<string, string> = {}, b = SQLITE, logger?: pino.Logger) => {
@@ -19,8 +29,16 @@ describeMatrix('security headers', [SQLITE], () => {
     XFRAME_OPTIONS: ['x-frame-options', 'DENY', 'DENY'],
     XCONTENT_TYPE: ['x-content-type-options', 'nosniff', 'nosniff'],
     REFERRER_POLICY: ['referrer-policy', 'strict-origin-when-cross-origin', 'strict-origin-when-cross-origin'],
-    PERMISSIONS_POLICY: ['permissions-policy', 'camera=(),microphone=(),geolocation=()', 'camera=(),microphone=(),geolocation=()'],
-    CONTENT_SECURITY_POLICY: ['content-security-policy', "default-src 'self'; script-src 'self'", "default-src 'self'; script-src 'self'"],
+    PERMISSIONS_POLICY: [
+      'permissions-policy',
+      'camera=(),microphone=(),geolocation=()',
+      'camera=(),microphone=(),geolocation=()',
+    ],
+    CONTENT_SECURITY_POLICY: [
+      'content-security-policy',
+      "default-src 'self'; script-src 'self'",
+      "default-src 'self'; script-src 'self'",
+    ],
     CONTENT_SECURITY_POLICY_REPORT_ONLY: [
       'content-security-policy-report-only',
       "default-src 'self'; report-uri /csp-report",
@@ -29,7 +47,11 @@ describeMatrix('security headers', [SQLITE], () => {
     CROSS_ORIGIN_EMBEDDER_POLICY: ['cross-origin-embedder-policy', 'require-corp', 'require-corp'],
     CROSS_ORIGIN_OPENER_POLICY: ['cross-origin-opener-policy', 'same-origin', 'same-origin'],
     CROSS_ORIGIN_RESOURCE_POLICY: ['cross-origin-resource-policy', 'same-origin', 'same-origin'],
-    REPORTING_ENDPOINTS: ['reporting-endpoints', 'default="https://collector.example/reports"', 'default="https://collector.example/reports"'],
+    REPORTING_ENDPOINTS: [
+      'reporting-endpoints',
+      'default="https://collector.example/reports"',
+      'default="https://collector.example/reports"',
+    ],
   } as const;
 
   it('sends none by default', async () => {
@@ -63,7 +85,12 @@ describeMatrix('CORS', [SQLITE], () => {
     expect(ok.headers['access-control-allow-origin']).toBe('https://internal.example.com');
     expect(ok.headers['access-control-allow-credentials']).toBe('true');
     expect(String(ok.headers.vary)).toMatch(/Origin/i);
-    for (const origin of ['https://evil.example', 'null', 'https://chat.example.com.evil.example', 'http://chat.example.com']) {
+    for (const origin of [
+      'https://evil.example',
+      'null',
+      'https://chat.example.com.evil.example',
+      'http://chat.example.com',
+    ]) {
       const r = await call(app, 'GET', '/health', { headers: { origin } });
       expect(r.headers['access-control-allow-origin'], origin).toBeUndefined();
       expect(r.headers['access-control-allow-credentials'], origin).toBeUndefined();
@@ -100,7 +127,9 @@ describeMatrix('CSRF: cookie-authenticated unsafe requests from a foreign origin
     expect((await profile({})).status).toBe(200);
     expect((await profile({ origin: 'https://evil.example' }, 'bearer')).status).toBe(200);
     // GET is not state-changing.
-    expect((await call(app, 'GET', '/api/v1/auths/', { cookie: token, headers: { origin: 'https://evil.example' } })).status).toBe(200);
+    expect(
+      (await call(app, 'GET', '/api/v1/auths/', { cookie: token, headers: { origin: 'https://evil.example' } })).status,
+    ).toBe(200);
   });
 
   it('sign-in and sign-up from a foreign origin are refused (login CSRF)', async () => {
@@ -127,7 +156,11 @@ describeMatrix('trusted proxies (FORWARDED_ALLOW_IPS)', matrix(), (b) => {
     const headers: Record<string, string> = {};
     if (xff) headers['x-forwarded-for'] = xff;
     if (proto) headers['x-forwarded-proto'] = proto;
-    const r = await call(app, 'POST', '/api/v1/auths/signin', { body: { email, password: 'proxy password' }, remoteAddress, headers });
+    const r = await call(app, 'POST', '/api/v1/auths/signin', {
+      body: { email, password: 'proxy password' },
+      remoteAddress,
+      headers,
+    });
     expect(r.status).toBe(200);
     const list = await call(app, 'GET', '/api/v1/auths/sessions', { token: r.body.token });
     return list.body.items.find((s: { current: boolean }) => s.current).ip as string;
@@ -198,7 +231,10 @@ describeMatrix('errors and bad input', matrix(), (b) => {
     const nf = await call(app, 'GET', '/api/v1/nothing-here');
     expect(nf.status).toBe(404);
     expect(nf.body.error.code).toBe('not_found');
-    const empty = await call(app, 'POST', '/api/v1/auths/signin', { rawBody: '', headers: { 'content-type': 'application/json' } });
+    const empty = await call(app, 'POST', '/api/v1/auths/signin', {
+      rawBody: '',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(empty.status).toBe(400);
     for (const r of [bad, proto, form, big, extra, wrongType, nf, empty]) {
       expect(r.text).not.toMatch(/at .*\.ts:\d+|stack|SELECT|sqlite|postgres/i);
@@ -218,7 +254,7 @@ describeMatrix('OpenAPI document and docs UI', [SQLITE], () => {
     for (const url of ['/openapi.json', '/docs', '/docs/json', '/docs/static/index.html']) {
       const r = await call(prod, 'GET', url);
       expect(r.text, url).not.toMatch(/"openapi"|swagger/i);
-      expect(r.headers['content-type'], url).not.toMatch(/json/);
+      expect(r.text, url).not.toMatch(/"paths"\s*:/);
     }
   });
 });
@@ -242,10 +278,16 @@ describeMatrix('logs never contain passwords, tokens or cookies', [SQLITE], () =
     const { token, user } = await signup(app, uniqueEmail(), pw);
     await call(app, 'POST', '/api/v1/auths/signin', { body: { email: user.email, password: pw } });
     await call(app, 'POST', '/api/v1/auths/signin', { body: { email: user.email, password: pw + 'x' } });
-    await call(app, 'POST', '/api/v1/auths/update/password', { token, body: { password: pw, new_password: 'An0ther-Secret!' } });
+    await call(app, 'POST', '/api/v1/auths/update/password', {
+      token,
+      body: { password: pw, new_password: 'An0ther-Secret!' },
+    });
     await call(app, 'GET', `/api/v1/auths/?token=${token}`, { cookie: token });
     await call(app, 'GET', '/api/v1/auths/', { token: token + 'tampered' });
-    await call(app, 'POST', '/api/v1/auths/signin', { rawBody: `{"password":"${pw}"`, headers: { 'content-type': 'application/json' } });
+    await call(app, 'POST', '/api/v1/auths/signin', {
+      rawBody: `{"password":"${pw}"`,
+      headers: { 'content-type': 'application/json' },
+    });
     const all = lines.join('');
     expect(lines.length).toBeGreaterThan(5);
     expect(all).not.toContain(pw);
@@ -278,10 +320,15 @@ describeMatrix('admin user management', matrix(), (b) => {
     const got = await call(app, 'GET', `/api/v1/users/${pending.user.id}`, { token: admin.token });
     expect(got.body.email).toBe(pending.user.email);
     expect(got.body.password_hash).toBeUndefined();
-    const approve = await call(app, 'PATCH', `/api/v1/users/${pending.user.id}`, { token: admin.token, body: { role: 'user', name: 'Approved' } });
+    const approve = await call(app, 'PATCH', `/api/v1/users/${pending.user.id}`, {
+      token: admin.token,
+      body: { role: 'user', name: 'Approved' },
+    });
     expect(approve.body).toMatchObject({ role: 'user', name: 'Approved' });
     expect((await call(app, 'GET', '/api/v1/users/does-not-exist', { token: admin.token })).status).toBe(404);
-    expect((await call(app, 'PATCH', '/api/v1/users/does-not-exist', { token: admin.token, body: { name: 'x' } })).status).toBe(404);
+    expect(
+      (await call(app, 'PATCH', '/api/v1/users/does-not-exist', { token: admin.token, body: { name: 'x' } })).status,
+    ).toBe(404);
     expect((await call(app, 'DELETE', '/api/v1/users/does-not-exist', { token: admin.token })).status).toBe(404);
     expect((await call(app, 'DELETE', `/api/v1/users/${pending.user.id}`, { token: admin.token })).status).toBe(200);
     expect((await call(app, 'GET', `/api/v1/users/${pending.user.id}`, { token: admin.token })).status).toBe(404);
@@ -315,7 +362,9 @@ describeMatrix('admin user management', matrix(), (b) => {
       expect(r.status).toBe(409);
       expect(r.body.error.code).toBe('last_admin');
     }
-    expect((await call(app, 'DELETE', `/api/v1/users/${a1.user.id}`, { token: a1.token })).body.error.code).toBe('last_admin');
+    expect((await call(app, 'DELETE', `/api/v1/users/${a1.user.id}`, { token: a1.token })).body.error.code).toBe(
+      'last_admin',
+    );
     const a2 = await makeUser(app, { role: 'admin' });
     // Two admins demote each other at the same moment: exactly one may succeed.
     const [r1, r2] = await Promise.all([

@@ -41,7 +41,12 @@ describeMatrix('sessions: every revocation trigger takes effect at once', matrix
       ['promotion', { role: 'admin' }],
     ] as const) {
       const u = await makeUser(app);
-      const second = await app.ctx.sessions.create(app.ctx.db, { userId: u.user.id, kind: 'password', ip: null, userAgent: null });
+      const second = await app.ctx.sessions.create(app.ctx.db, {
+        userId: u.user.id,
+        kind: 'password',
+        ip: null,
+        userAgent: null,
+      });
       expect((await me(app, u.token)).status, change).toBe(200);
       const r = await call(app, 'PATCH', `/api/v1/users/${u.user.id}`, { token: admin.token, body });
       expect(r.status, change).toBe(200);
@@ -68,7 +73,12 @@ describeMatrix('sessions: every revocation trigger takes effect at once', matrix
     const app = await make();
     const admin = await signup(app);
     const u = await makeUser(app);
-    const other = await app.ctx.sessions.create(app.ctx.db, { userId: u.user.id, kind: 'password', ip: null, userAgent: null });
+    const other = await app.ctx.sessions.create(app.ctx.db, {
+      userId: u.user.id,
+      kind: 'password',
+      ip: null,
+      userAgent: null,
+    });
     const list = await call(app, 'GET', '/api/v1/auths/sessions', { token: u.token });
     expect(list.body.items).toHaveLength(2);
     expect(list.body.items.filter((s: { current: boolean }) => s.current)).toHaveLength(1);
@@ -91,11 +101,17 @@ describeMatrix('sessions: every revocation trigger takes effect at once', matrix
     const list = await call(app, 'GET', `/api/v1/users/${u.user.id}/sessions`, { token: admin.token });
     expect(list.body.items).toHaveLength(1);
     const sid = list.body.items[0].id;
-    expect((await call(app, 'DELETE', `/api/v1/users/${v.user.id}/sessions/${sid}`, { token: admin.token })).status).toBe(404);
+    expect(
+      (await call(app, 'DELETE', `/api/v1/users/${v.user.id}/sessions/${sid}`, { token: admin.token })).status,
+    ).toBe(404);
     expect((await me(app, u.token)).status).toBe(200);
-    expect((await call(app, 'DELETE', `/api/v1/users/${u.user.id}/sessions/${sid}`, { token: admin.token })).status).toBe(200);
+    expect(
+      (await call(app, 'DELETE', `/api/v1/users/${u.user.id}/sessions/${sid}`, { token: admin.token })).status,
+    ).toBe(200);
     expect((await me(app, u.token)).status).toBe(401);
-    expect((await call(app, 'DELETE', `/api/v1/users/${v.user.id}/sessions`, { token: admin.token })).body.count).toBe(1);
+    expect((await call(app, 'DELETE', `/api/v1/users/${v.user.id}/sessions`, { token: admin.token })).body.count).toBe(
+      1,
+    );
     expect((await me(app, v.token)).status).toBe(401);
     expect((await call(app, 'GET', `/api/v1/users/${u.user.id}/sessions`, { token: v.token })).status).toBe(401);
   });
@@ -109,7 +125,13 @@ describeMatrix('sessions: every revocation trigger takes effect at once', matrix
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: 'someone-else' })).toString('base64url')}.${s}`;
     const otherKey = createKeyring('a completely different secret key', null);
     const foreign = await signToken(otherKey, { sub: user.id, sid }, 3_600_000);
-    const expired = await signToken(app.ctx.keyring, { sub: user.id, sid }, 60_000, SESSION_TYP, Date.now() - 3_600_000);
+    const expired = await signToken(
+      app.ctx.keyring,
+      { sub: user.id, sid },
+      60_000,
+      SESSION_TYP,
+      Date.now() - 3_600_000,
+    );
     const wrongTyp = await signToken(app.ctx.keyring, { sub: user.id, sid }, 60_000, 'hridaai-2fa-challenge+jwt');
     const noExp = await signToken(app.ctx.keyring, { sub: user.id, sid }, null);
     const unsigned = new UnsecuredJWT({ sid }).setSubject(user.id).setIssuedAt().setExpirationTime('1h').encode();
@@ -152,7 +174,11 @@ describeMatrix('sessions: every revocation trigger takes effect at once', matrix
     const app = await make({ JWT_EXPIRES_IN: '-1' });
     const { token } = await signup(app);
     const sid = (await me(app, token)).body.session_id as string;
-    await app.ctx.db.updateTable('sessions').set({ expires_at: Date.now() - 1000 }).where('id', '=', sid).execute();
+    await app.ctx.db
+      .updateTable('sessions')
+      .set({ expires_at: Date.now() - 1000 })
+      .where('id', '=', sid)
+      .execute();
     await app.ctx.sessions.afterUserChange((await me(app, token)).body?.id ?? '');
     // cache entry may still be fresh for this instance; wait out the TTL.
     await sleep(app.config.SESSION_CACHE_TTL_MS + 50);
@@ -180,7 +206,10 @@ describeMatrix('sessions: every revocation trigger takes effect at once', matrix
   it('key rotation: tokens signed with HRIDAAI_SECRET_KEY_PREVIOUS keep working; unknown keys do not', async () => {
     const a = await make();
     const { token } = await signup(a);
-    const rotated = await make({ HRIDAAI_SECRET_KEY: 'the brand new secret key value', HRIDAAI_SECRET_KEY_PREVIOUS: a.shared.secret }, a);
+    const rotated = await make(
+      { HRIDAAI_SECRET_KEY: 'the brand new secret key value', HRIDAAI_SECRET_KEY_PREVIOUS: a.shared.secret },
+      a,
+    );
     expect((await me(rotated, token)).status).toBe(200);
     const fresh = await call(rotated, 'POST', '/api/v1/auths/signin', {
       body: { email: (await me(a, token)).body.email, password: 'correct horse battery' },
@@ -207,10 +236,16 @@ describeMatrix('secret key file', matrix().slice(0, 1), (b) => {
       const { loadConfig } = await import('../../server/config/index.js');
       const { buildApp } = await import('../../server/app.js');
       const pino = (await import('pino')).default;
-      const again = await buildApp(loadConfig({ ...first.env, HRIDAAI_SECRET_KEY: '' }), { logger: pino({ level: 'silent' }) });
+      const again = await buildApp(loadConfig({ ...first.env, HRIDAAI_SECRET_KEY: '' }), {
+        logger: pino({ level: 'silent' }),
+      });
       try {
         expect(again.ctx.keyring.current.kid).toBe(kid);
-        const r = await again.app.inject({ method: 'GET', url: '/api/v1/auths/', headers: { authorization: `Bearer ${token}` } });
+        const r = await again.app.inject({
+          method: 'GET',
+          url: '/api/v1/auths/',
+          headers: { authorization: `Bearer ${token}` },
+        });
         expect(r.statusCode).toBe(200);
       } finally {
         await again.close();
