@@ -12,7 +12,26 @@ import { authenticateRequest } from './modules/auth/authenticate.js';
 import { registerAuthRoutes } from './modules/auth/routes.js';
 import { SessionService } from './modules/auth/sessions.js';
 import { registerUserRoutes } from './modules/users/routes.js';
-import { noopAudit } from './platform/audit/index.js';
+import { publicSsoConfig, registerSsoRoutes } from './modules/sso/routes.js';
+import { registerScimRoutes } from './modules/scim/routes.js';
+import { registerAccountSecurityRoutes } from './modules/account-security/routes.js';
+import { AccountSecurity, checkAccountSecurityConfig } from './modules/account-security/service.js';
+import { registerChatRoutes } from './modules/chats/routes.js';
+import { registerMemoryRoutes } from './modules/memories/routes.js';
+import { registerPrivacyRoutes } from './modules/privacy/routes.js';
+import { registerConnectionRoutes } from './modules/connections/routes.js';
+import { registerModelRoutes } from './modules/models/routes.js';
+import { registerGatewayRoutes } from './modules/gateway/routes.js';
+import { registerFileRoutes } from './modules/files/routes.js';
+import { registerProfileImageRoutes } from './modules/profile-images/routes.js';
+import { registerKnowledgeRoutes } from './modules/knowledge/routes.js';
+import { registerAccessRoutes } from './modules/access/routes.js';
+import { registerGroupRoutes } from './modules/groups/routes.js';
+import { registerApiKeyRoutes } from './modules/api-keys/routes.js';
+import { registerWebUi } from './modules/web/routes.js';
+import { registerAuditRoutes } from './modules/audit/routes.js';
+import { createAuditService } from './platform/audit/service.js';
+import { createObservability } from './platform/observability/index.js';
 import { openDatabase, type DatabaseHandle } from './platform/db/index.js';
 import { AppError, errorBody } from './platform/http/errors.js';
 import { registerCors, securityHeaders } from './platform/http/hardening.js';
@@ -42,6 +61,7 @@ function trustProxyOption(config: Config): boolean | string[] {
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<BuiltApp> {
   const log = opts.logger ?? createLogger(config);
   for (const w of config.warnings) log.warn(w);
+  checkAccountSecurityConfig(config, log);
 
   const { secret, source } = resolveSecretKey(config.HRIDAAI_SECRET_KEY, config.dataDir);
   if (source === 'generated') log.info('Generated a new secret key in DATA_DIR/.hridaai_secret_key');
@@ -60,7 +80,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     throw e;
   }
 
+  const obs = createObservability(config, log);
   const sessions = new SessionService(dbh.db, config, keyring, redis, log);
+  const audit = createAuditService(config, dbh.db, dbh.kind, log, { registry: obs.registry });
   await sessions.start();
   const ctx: AppContext = {
     config,
@@ -70,7 +92,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     redis,
     sessions,
     log,
-    audit: noopAudit,
+    obs,
+    audit,
+    accountSecurity: new AccountSecurity(() => ctx),
     dummyHash: await makeDummyHash(config.PASSWORD_HASH_ROUNDS),
   };
 
@@ -89,6 +113,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   // zod validates in the route wrapper; JSON schemas exist only for the OpenAPI document.
   app.setValidatorCompiler(() => () => true);
   app.decorateRequest('auth', null);
+  obs.instrument(app);
 
   // Every route must declare its auth kind and policy (see platform/http/route.ts).
   app.addHook('onRoute', (r) => {
@@ -210,12 +235,46 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
             onboarding || (config.ENABLE_SIGNUP && config.ENABLE_LOGIN_FORM && config.ENABLE_PASSWORD_AUTH),
         },
         password_hint: config.ENABLE_PASSWORD_VALIDATION ? config.PASSWORD_VALIDATION_HINT : '',
+        ...publicSsoConfig(config),
+        iframe_csp: config.IFRAME_CSP,
       };
+    },
+  });
+
+  route(app, {
+    method: 'GET',
+    url: '/api/v1/metrics',
+    auth: 'admin',
+    policy: 'admin:metrics',
+    tags: ['system'],
+    summary: 'Prometheus metrics (ENABLE_METRICS)',
+    handler: async (_req, reply) => {
+      if (!config.ENABLE_METRICS) throw new AppError('not_found', 'Metrics are disabled (ENABLE_METRICS=false)');
+      reply.header('content-type', obs.registry.contentType);
+      return obs.registry.metrics();
     },
   });
 
   registerAuthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
+  registerSsoRoutes(app, ctx);
+  registerScimRoutes(app, ctx);
+  registerAccountSecurityRoutes(app, ctx);
+  registerChatRoutes(app, ctx);
+  registerMemoryRoutes(app, ctx);
+  registerPrivacyRoutes(app, ctx);
+  registerConnectionRoutes(app, ctx);
+  registerModelRoutes(app, ctx);
+  registerGatewayRoutes(app, ctx);
+  registerFileRoutes(app, ctx);
+  registerProfileImageRoutes(app, ctx);
+  registerKnowledgeRoutes(app, ctx);
+  registerAccessRoutes(app, ctx);
+  registerGroupRoutes(app, ctx);
+  await registerApiKeyRoutes(app, ctx);
+  registerAuditRoutes(app, ctx);
+  audit.install(app);
+  await registerWebUi(app, ctx);
 
   await app.ready();
 
@@ -224,6 +283,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ctx,
     async close() {
       await app.close();
+      await obs.close();
       if (redis) await redis.close();
       await dbh.close();
     },
@@ -238,16 +298,25 @@ async function bootstrapAdmin(ctx: AppContext): Promise<void> {
   checkPasswordRules(config, config.HRIDAAI_ADMIN_PASSWORD);
   const hash = await hashPassword(config.HRIDAAI_ADMIN_PASSWORD, config.PASSWORD_HASH_ROUNDS);
   try {
-    const user = await ctx.db.transaction().execute((trx) =>
-      provisionUser(trx, {
+    const user = await ctx.db.transaction().execute(async (trx) => {
+      const u = await provisionUser(trx, {
         email: config.HRIDAAI_ADMIN_EMAIL!,
         name: config.HRIDAAI_ADMIN_NAME ?? 'Admin',
         passwordHash: hash,
         provider: 'password',
         subject: null,
         roleIfNotFirst: null,
-      }),
-    );
+      });
+      await ctx.audit.record(trx, {
+        action: 'user.created',
+        actorId: null,
+        resourceType: 'user',
+        resourceId: u.id,
+        after: { email: u.email, name: u.name, role: u.role },
+        details: { source: 'HRIDAAI_ADMIN_EMAIL' },
+      });
+      return u;
+    });
     ctx.log.info({ user_id: user.id }, 'Created the admin account from HRIDAAI_ADMIN_EMAIL');
   } catch (e) {
     // Another instance created the first account at the same moment: nothing to do.

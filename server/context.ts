@@ -6,6 +6,8 @@ import type { RedisHandle } from './platform/redis/index.js';
 import type { SessionService } from './modules/auth/sessions.js';
 import type { Session, User } from './platform/db/types.js';
 import type { AuditService } from './platform/audit/index.js';
+import type { Observability } from './platform/observability/index.js';
+import type { AccountSecurity } from './modules/account-security/service.js';
 
 /** What every module gets: configuration, storage and the shared services. */
 export interface AppContext {
@@ -17,13 +19,17 @@ export interface AppContext {
   sessions: SessionService;
   log: Logger;
   audit: AuditService;
+  obs: Observability;
+  /** 2FA, the login limiter, forced password change, the no-auth policy. */
+  accountSecurity: AccountSecurity;
   /** bcrypt hash compared when an account does not exist (equal timing). */
   dummyHash: string;
 }
 
 /** Who is making the request, resolved once in onRequest. */
 export interface AuthContext {
-  kind: 'session' | 'api-key';
+  /** `anonymous`: no credential, admitted by POLICY_NO_AUTH_DEFAULT (view_only / allow_all). */
+  kind: 'session' | 'api-key' | 'anonymous';
   user: User;
   session: Session | null;
   /** The admin acting during impersonation; otherwise the user. */
@@ -31,6 +37,8 @@ export interface AuthContext {
   /** The credential came from the cookie (CSRF applies). */
   viaCookie: boolean;
   keyId?: string;
+  /** Set for `anonymous`: the no-auth policy that admitted the request. */
+  anonymous?: 'view_only' | 'allow_all';
 }
 
 declare module 'fastify' {

@@ -12,6 +12,8 @@ Usage: hrida-ai <command> [options]
 Commands:
   serve      Start the HTTP server (migrates the database first)
   migrate    Apply database migrations and exit
+  audit      Audit trail tools (audit verify: check the hash chain)
+  keys       Secret-key tools (keys rotate: re-encrypt stored secrets with the current key)
 
 Options:
   -h, --help  Show help for hrida-ai or a command
@@ -37,6 +39,55 @@ running: migrations take a lock and are applied once.
 
 Options:
   -h, --help  Show this help`,
+  audit: `hrida-ai audit — audit trail tools
+
+Usage: hrida-ai audit <subcommand> [options]
+
+Subcommands:
+  verify     Check the hash chain of the audit trail and report the first break
+
+Options:
+  -h, --help  Show help for audit or a subcommand`,
+  keys: `hrida-ai keys — secret-key tools
+
+Usage: hrida-ai keys <subcommand> [options]
+
+Subcommands:
+  rotate     Re-encrypt every stored secret with the current HRIDAAI_SECRET_KEY
+
+Options:
+  -h, --help  Show help for keys or a subcommand`,
+  'keys rotate': `hrida-ai keys rotate — re-encrypt stored secrets with the current key
+
+Usage: hrida-ai keys rotate [--json]
+
+To rotate the secret key: set the new key in HRIDAAI_SECRET_KEY and the old one in
+HRIDAAI_SECRET_KEY_PREVIOUS, restart, then run this command. Every sealed value (connection API
+keys and headers, …) still encrypted with the previous key is opened and sealed again with the
+current one; values already under the current key are left alone. Afterwards the previous key is
+no longer needed for stored secrets (sessions signed with it stay valid until they expire).
+
+Exit status: 0 when every value is under the current key, 3 when some value could not be opened
+(it is left unchanged and reported), 1 on any other error.
+
+Options:
+  --json      Print the report as JSON
+  -h, --help  Show this help`,
+  'audit verify': `hrida-ai audit verify — check the audit trail's hash chain
+
+Usage: hrida-ai audit verify [--json]
+
+Walks every entry of the audit trail in DATABASE_URL in order and checks that each entry's
+contents match its SHA-256 hash, that each entry links to the previous one, that no entry is
+missing (also at the end, against the chain head) and that sealed segment checkpoints agree.
+Pruned segments (AUDIT_RETENTION_DAYS) are skipped through their checkpoint hash.
+
+Exit status: 0 when the chain is intact, 3 when it is broken (the first break is reported),
+1 on any other error.
+
+Options:
+  --json      Print the report as JSON
+  -h, --help  Show this help`,
 };
 
 function fail(message: string, code = 1): never {
@@ -60,6 +111,8 @@ async function main(argv: string[]) {
     if (!command) process.exitCode = 1;
     return;
   }
+  if (command === 'audit') return auditCommand(rest);
+  if (command === 'keys') return keysCommand(rest);
   if (!(command in HELP) || command === 'main') fail(`Unknown command "${command}".\n\n${HELP.main}`, 2);
 
   let values: Record<string, string | boolean | undefined>;
@@ -106,6 +159,110 @@ async function main(argv: string[]) {
   log.info(
     `HridaAI listening on http://${config.HOST}:${config.PORT} (ENV=${config.ENV}, database: ${config.database.kind})`,
   );
+}
+
+async function auditCommand(args: string[]) {
+  const [sub, ...rest] = args;
+  if (!sub || sub === '-h' || sub === '--help' || sub === 'help') {
+    process.stdout.write(HELP.audit + '\n');
+    if (!sub) process.exitCode = 1;
+    return;
+  }
+  if (sub !== 'verify') fail(`Unknown audit subcommand "${sub}".\n\n${HELP.audit}`, 2);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${HELP['audit verify']}`, 2);
+  }
+  if (values.help) {
+    process.stdout.write(HELP['audit verify'] + '\n');
+    return;
+  }
+  const config = load({});
+  const db = openDatabase(config);
+  const { verifyChain } = await import('./platform/audit/chain.js');
+  let report: Awaited<ReturnType<typeof verifyChain>>;
+  try {
+    report = await verifyChain(db.db);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    if (/audit_(chain|events|checkpoints)/.test((e as Error).message))
+      fail('No audit trail in this database (run `hrida-ai migrate` first).', 1);
+    throw e;
+  }
+  await db.close();
+  if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else if (report.ok) {
+    const range = report.entries ? ` (seq ${report.firstSeq}…${report.lastSeq})` : '';
+    const pruned = report.prunedThrough
+      ? `; pruned through seq ${report.prunedThrough.seq} (checkpoint ${report.prunedThrough.hash})`
+      : '';
+    process.stdout.write(
+      `Audit trail OK: ${report.entries} entries${range}, ${report.checkpoints} sealed segment(s)${pruned}.\n` +
+        `Head: seq ${report.head!.seq}, hash ${report.head!.hash}\n`,
+    );
+  } else
+    process.stdout.write(
+      `Audit trail BROKEN at seq ${report.break!.seq}: ${report.break!.reason}\n` +
+        `${report.entries} entries verified before the break.\n`,
+    );
+  if (!report.ok) process.exitCode = 3;
+}
+
+async function keysCommand(args: string[]) {
+  const [sub, ...rest] = args;
+  if (!sub || sub === '-h' || sub === '--help' || sub === 'help') {
+    process.stdout.write(HELP.keys + '\n');
+    if (!sub) process.exitCode = 1;
+    return;
+  }
+  if (sub !== 'rotate') fail(`Unknown keys subcommand "${sub}".\n\n${HELP.keys}`, 2);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${HELP['keys rotate']}`, 2);
+  }
+  if (values.help) {
+    process.stdout.write(HELP['keys rotate'] + '\n');
+    return;
+  }
+  const config = load({});
+  const { createKeyring, resolveSecretKey } = await import('./platform/security/keyring.js');
+  const { createSecretBox, rotateSecrets } = await import('./platform/security/secretbox.js');
+  const { secret } = resolveSecretKey(config.HRIDAAI_SECRET_KEY, config.dataDir);
+  const box = createSecretBox(createKeyring(secret, config.HRIDAAI_SECRET_KEY_PREVIOUS));
+  const db = openDatabase(config);
+  let report: Awaited<ReturnType<typeof rotateSecrets>>;
+  try {
+    report = await rotateSecrets(db.db, box);
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+  const failed = report.reduce((n, r) => n + r.failed, 0);
+  if (values.json) process.stdout.write(JSON.stringify({ kid: box.currentKid, columns: report }, null, 2) + '\n');
+  else
+    for (const r of report)
+      process.stdout.write(
+        `${r.table}.${r.column}: ${r.rotated} re-encrypted, ${r.current} already current, ${r.failed} unreadable\n`,
+      );
+  if (failed) {
+    process.stderr.write(
+      `${failed} value(s) could not be opened with HRIDAAI_SECRET_KEY or HRIDAAI_SECRET_KEY_PREVIOUS and were left unchanged.\n`,
+    );
+    process.exitCode = 3;
+  }
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

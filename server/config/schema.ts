@@ -1,4 +1,13 @@
 import { bool, custom, oneOf, requiredInt, text, type SettingDef } from './types.js';
+import { auditSettings } from './settings/audit.js';
+import { accessSettings } from './settings/access.js';
+import { gatewaySettings } from './settings/gateway.js';
+import { netSettings } from './settings/net.js';
+import { filesSettings } from './settings/files.js';
+import { chatsSettings } from './settings/chats.js';
+import { observabilitySettings } from './settings/observability.js';
+import { accountSecuritySettings } from './settings/account-security.js';
+import { ssoSettings } from './settings/sso.js';
 import {
   parseCorsOrigins,
   parseDuration,
@@ -407,6 +416,15 @@ const coreSettings = {
 /** Every setting, in docs order. Add an area with one spread line. */
 export const settings = {
   ...coreSettings,
+  ...auditSettings,
+  ...accessSettings,
+  ...gatewaySettings,
+  ...netSettings,
+  ...filesSettings,
+  ...chatsSettings,
+  ...observabilitySettings,
+  ...accountSecuritySettings,
+  ...ssoSettings,
 } satisfies Record<string, SettingDef<unknown>>;
 
 export type SettingName = keyof typeof settings;

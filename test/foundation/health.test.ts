@@ -17,7 +17,16 @@ describeMatrix('health and public config', matrix({ full: true }), (b) => {
   it('GET /api/config exposes only the allowlisted fields', async () => {
     const r = await call(app, 'GET', '/api/config');
     expect(r.status).toBe(200);
-    expect(Object.keys(r.body).sort()).toEqual(['features', 'name', 'onboarding', 'password_hint', 'version']);
+    expect(Object.keys(r.body).sort()).toEqual([
+      'features',
+      'iframe_csp',
+      'ldap',
+      'name',
+      'oauth_providers',
+      'onboarding',
+      'password_hint',
+      'version',
+    ]);
     expect(Object.keys(r.body.features).sort()).toEqual([
       'enable_login_form',
       'enable_password_auth',

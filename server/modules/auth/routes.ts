@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
+import { authFromRequest, fromRequest } from '../../platform/audit/index.js';
 import { AppError, notFound } from '../../platform/http/errors.js';
 import { route } from '../../platform/http/route.js';
 import { hashPassword, verifyPassword } from '../../platform/security/passwords.js';
@@ -8,6 +9,8 @@ import { presentUser } from '../users/presenter.js';
 import { checkPasswordRules, provisionUser } from './accounts.js';
 import { AUTH_COOKIE } from './authenticate.js';
 import { presentSession } from './sessions.js';
+import { accountSubject, ipSubject } from '../account-security/limiter.js';
+import { restrictionsOfAuth, SIGNIN_FAILED_MESSAGE, tooManyAttempts } from '../account-security/service.js';
 
 const email = z
   .string()
@@ -43,6 +46,28 @@ function clientInfo(req: FastifyRequest) {
   return { ip: req.ip ?? null, userAgent: typeof ua === 'string' ? ua : null };
 }
 
+/** A refused password sign-in/sign-up/change is always audited (reason = error code), then rethrown. */
+function auditFailure(
+  ctx: AppContext,
+  req: FastifyRequest,
+  action: string,
+  e: unknown,
+  who: { email?: string | null; userId?: string | null } = {},
+  reason?: string,
+): never {
+  if (e instanceof AppError)
+    ctx.audit.auth({
+      action,
+      result: 'failure',
+      method: 'password',
+      reason: reason ?? e.code,
+      email: who.email ?? null,
+      userId: who.userId ?? null,
+      ...authFromRequest(req),
+    });
+  throw e;
+}
+
 export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
   const { config } = ctx;
 
@@ -57,26 +82,46 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
     summary: 'Create a local account (first account becomes admin)',
     body: z.object({ name: z.string().trim().min(1).max(200), email, password }).strict(),
     handler: async (req, reply) => {
-      if (!config.ENABLE_PASSWORD_AUTH)
-        throw new AppError('password_auth_disabled', 'Password authentication is disabled on this server');
-      if (!config.ENABLE_LOGIN_FORM)
-        throw new AppError('login_form_disabled', 'Local sign-up is disabled; use single sign-on');
       const { name, email: mail, password: pw } = req.data.body;
-      checkPasswordRules(config, pw);
-      const hash = await hashPassword(pw, config.PASSWORD_HASH_ROUNDS);
-      const { ip, userAgent } = clientInfo(req);
-      const { user, token } = await ctx.db.transaction().execute(async (trx) => {
-        const user = await provisionUser(trx, {
-          email: mail,
-          name,
-          passwordHash: hash,
-          provider: 'password',
-          subject: null,
-          roleIfNotFirst: config.ENABLE_SIGNUP ? config.DEFAULT_USER_ROLE : null,
+      const { user, token } = await (async () => {
+        if (!config.ENABLE_PASSWORD_AUTH)
+          throw new AppError('password_auth_disabled', 'Password authentication is disabled on this server');
+        if (!config.ENABLE_LOGIN_FORM)
+          throw new AppError('login_form_disabled', 'Local sign-up is disabled; use single sign-on');
+        checkPasswordRules(config, pw);
+        const hash = await hashPassword(pw, config.PASSWORD_HASH_ROUNDS);
+        const { ip, userAgent } = clientInfo(req);
+        return ctx.db.transaction().execute(async (trx) => {
+          const user = await provisionUser(trx, {
+            email: mail,
+            name,
+            passwordHash: hash,
+            provider: 'password',
+            subject: null,
+            roleIfNotFirst: config.ENABLE_SIGNUP ? config.DEFAULT_USER_ROLE : null,
+          });
+          const { token } = await ctx.sessions.create(trx, { userId: user.id, kind: 'password', ip, userAgent });
+          await ctx.audit.record(trx, {
+            ...fromRequest(req),
+            action: 'user.created',
+            actorId: user.id,
+            subjectId: user.id,
+            resourceType: 'user',
+            resourceId: user.id,
+            after: { email: user.email, name: user.name, role: user.role },
+            details: { via: 'signup' },
+          });
+          await ctx.audit.recordAuth(trx, {
+            action: 'auth.signup',
+            result: 'success',
+            method: 'password',
+            userId: user.id,
+            email: user.email,
+            ...authFromRequest(req),
+          });
+          return { user, token };
         });
-        const { token } = await ctx.sessions.create(trx, { userId: user.id, kind: 'password', ip, userAgent });
-        return { user, token };
-      });
+      })().catch((e: unknown) => auditFailure(ctx, req, 'auth.signup', e, { email: mail }));
       setSessionCookie(ctx, reply, token);
       reply.code(201);
       return { token, token_type: 'Bearer', user: presentUser(user) };
@@ -95,20 +140,57 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
     body: z.object({ email: z.string().trim().max(320), password }).strict(),
     handler: async (req, reply) => {
       if (!config.ENABLE_PASSWORD_AUTH)
-        throw new AppError('password_auth_disabled', 'Password authentication is disabled on this server');
+        auditFailure(
+          ctx,
+          req,
+          'auth.failure',
+          new AppError('password_auth_disabled', 'Password authentication is disabled on this server'),
+          { email: req.data.body.email.toLowerCase().slice(0, 320) },
+        );
       const mail = req.data.body.email.toLowerCase();
       const pw = req.data.body.password;
       const user = await ctx.db.selectFrom('users').selectAll().where('email', '=', mail).executeTakeFirst();
-      // Same work whether or not the account exists: always one bcrypt comparison.
-      const ok = await verifyPassword(pw, user?.password_hash ?? ctx.dummyHash);
-      if (!user || !user.password_hash || !ok)
-        throw new AppError('invalid_credentials', 'Incorrect e-mail or password');
-      if (!user.active) throw new AppError('account_inactive', 'This account is deactivated');
+      // Login limiter: the attempt is counted (account and client address) before the password is
+      // checked; a refused attempt (lockout, back-off) is not checked at all.
+      const sec = ctx.accountSecurity;
+      const attempt = await sec.limiter.attempt([accountSubject(mail, user?.id ?? null), ipSubject(req.ip)]);
+      sec.auditLockouts(req, attempt, 'password');
+      // Same work and the same answer (status, body) for an unknown account, a wrong password and
+      // a refused attempt: always one bcrypt comparison.
+      const ok = await verifyPassword(pw, (attempt.allowed ? user?.password_hash : null) ?? ctx.dummyHash);
+      const who = { email: mail.slice(0, 320), userId: user?.id ?? null };
+      if (!attempt.allowed || !user || !user.password_hash || !ok)
+        auditFailure(
+          ctx,
+          req,
+          'auth.failure',
+          new AppError('invalid_credentials', SIGNIN_FAILED_MESSAGE),
+          who,
+          attempt.allowed ? undefined : `login_${attempt.reason ?? 'locked'}`,
+        );
+      if (!user.active) {
+        await sec.limiter.release(attempt);
+        auditFailure(ctx, req, 'auth.failure', new AppError('account_inactive', 'This account is deactivated'), who);
+      }
+      // 2FA: a challenge instead of a session; otherwise the attempt succeeds (count cleared).
+      const next = await sec.afterFirstFactor(req, user, attempt, 'password');
+      if (next.challenge) return next.challenge;
       const { ip, userAgent } = clientInfo(req);
-      const { token } = await ctx.sessions.create(ctx.db, { userId: user.id, kind: 'password', ip, userAgent });
-      await ctx.db.updateTable('users').set({ last_active_at: Date.now() }).where('id', '=', user.id).execute();
+      const { token } = await ctx.db.transaction().execute(async (trx) => {
+        const created = await ctx.sessions.create(trx, { userId: user.id, kind: 'password', ip, userAgent });
+        await trx.updateTable('users').set({ last_active_at: Date.now() }).where('id', '=', user.id).execute();
+        await ctx.audit.recordAuth(trx, {
+          action: 'auth.signin',
+          result: 'success',
+          method: 'password',
+          userId: user.id,
+          email: user.email,
+          ...authFromRequest(req),
+        });
+        return created;
+      });
       setSessionCookie(ctx, reply, token);
-      return { token, token_type: 'Bearer', user: presentUser(user) };
+      return { token, token_type: 'Bearer', user: presentUser(user), ...next.notices };
     },
   });
 
@@ -122,7 +204,21 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
     summary: 'End the current session (revoked at once)',
     handler: async (req, reply) => {
       const auth = req.auth!;
-      if (auth.session) await ctx.sessions.revoke(auth.session.id, 'signout');
+      const session = auth.session;
+      if (session) {
+        await ctx.db.transaction().execute(async (trx) => {
+          await ctx.sessions.revoke(session.id, 'signout', { trx });
+          await ctx.audit.recordAuth(trx, {
+            action: 'auth.signout',
+            result: 'success',
+            method: session.kind,
+            userId: auth.user.id,
+            email: auth.user.email,
+            ...authFromRequest(req),
+          });
+        });
+        await ctx.sessions.afterUserChange(auth.user.id);
+      }
       clearSessionCookie(ctx, reply);
       return { status: 'signed_out' };
     },
@@ -134,6 +230,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
     auth: 'session-or-key',
     policy: 'self:read',
     allowPending: true,
+    viewable: true,
     tags: ['auth'],
     summary: 'The signed-in account',
     handler: async (req) => {
@@ -144,6 +241,9 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
         session_id: auth.session?.id ?? null,
         expires_at: auth.session?.expires_at ?? null,
         impersonated_by: auth.actorId !== auth.user.id ? auth.actorId : null,
+        // password_change_required / two_factor_enrolment_required: what the session must do first.
+        restrictions: restrictionsOfAuth(auth),
+        ...(auth.anonymous ? { anonymous: auth.anonymous } : {}),
       };
     },
   });
@@ -158,11 +258,21 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
     handler: async (req) => {
       const auth = req.auth!;
       const now = Date.now();
-      await ctx.db
-        .updateTable('users')
-        .set({ name: req.data.body.name, updated_at: now })
-        .where('id', '=', auth.user.id)
-        .execute();
+      await ctx.db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('users')
+          .set({ name: req.data.body.name, updated_at: now })
+          .where('id', '=', auth.user.id)
+          .execute();
+        await ctx.audit.record(trx, {
+          ...fromRequest(req),
+          action: 'user.updated',
+          resourceType: 'user',
+          resourceId: auth.user.id,
+          before: { name: auth.user.name },
+          after: { name: req.data.body.name },
+        });
+      });
       await ctx.sessions.afterUserChange(auth.user.id);
       return presentUser({ ...auth.user, name: req.data.body.name, updated_at: now });
     },
@@ -190,10 +300,26 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
         .select('password_hash')
         .where('id', '=', auth.user.id)
         .executeTakeFirst();
+      // The current password is a credential like any other: guesses count on the login limiter.
+      const attempt = await ctx.accountSecurity.limiter.attempt([
+        accountSubject(auth.user.email, auth.user.id),
+        ipSubject(req.ip),
+      ]);
+      ctx.accountSecurity.auditLockouts(req, attempt, 'password');
+      if (!attempt.allowed) throw tooManyAttempts(attempt.retryAt, ctx.accountSecurity.clock());
       const ok = await verifyPassword(req.data.body.password, current?.password_hash ?? ctx.dummyHash);
       if (!current?.password_hash || !ok)
-        throw new AppError('invalid_credentials', 'The current password is incorrect');
+        auditFailure(
+          ctx,
+          req,
+          'auth.failure',
+          new AppError('invalid_credentials', 'The current password is incorrect'),
+          { userId: auth.user.id, email: auth.user.email },
+        );
+      await ctx.accountSecurity.limiter.release(attempt);
       checkPasswordRules(config, req.data.body.new_password);
+      // A forced change (temporary password set by an admin) must pick a different password.
+      await ctx.accountSecurity.checkNewPassword(auth.user.id, req.data.body.new_password, current!.password_hash!);
       const hash = await hashPassword(req.data.body.new_password, config.PASSWORD_HASH_ROUNDS);
       const revoked = await ctx.db.transaction().execute(async (trx) => {
         await trx
@@ -201,7 +327,19 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
           .set({ password_hash: hash, updated_at: Date.now() })
           .where('id', '=', auth.user.id)
           .execute();
-        return ctx.sessions.revokeAllForUser(auth.user.id, 'password_changed', { exceptSid: auth.session?.id, trx });
+        await ctx.accountSecurity.passwordChanged(trx, auth.user.id);
+        const n = await ctx.sessions.revokeAllForUser(auth.user.id, 'password_changed', {
+          exceptSid: auth.session?.id,
+          trx,
+        });
+        await ctx.audit.record(trx, {
+          ...fromRequest(req),
+          action: 'user.password_changed',
+          resourceType: 'user',
+          resourceId: auth.user.id,
+          details: { other_sessions_revoked: n },
+        });
+        return n;
       });
       await ctx.sessions.afterUserChange(auth.user.id);
       return { status: 'password_changed', other_sessions_revoked: revoked };
@@ -232,8 +370,18 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: AppContext) {
     params: z.object({ id: z.string().max(64) }),
     handler: async (req, reply) => {
       const auth = req.auth!;
-      const ok = await ctx.sessions.revoke(req.data.params.id, 'revoked_by_user', { userId: auth.user.id });
-      if (!ok) throw notFound('Session');
+      await ctx.db.transaction().execute(async (trx) => {
+        const ok = await ctx.sessions.revoke(req.data.params.id, 'revoked_by_user', { userId: auth.user.id, trx });
+        if (!ok) throw notFound('Session');
+        await ctx.audit.record(trx, {
+          ...fromRequest(req),
+          action: 'session.revoked',
+          resourceType: 'session',
+          resourceId: req.data.params.id,
+          details: { reason: 'revoked_by_user', user_id: auth.user.id },
+        });
+      });
+      await ctx.sessions.afterUserChange(auth.user.id);
       if (req.data.params.id === auth.session?.id) clearSessionCookie(ctx, reply);
       return { status: 'revoked' };
     },

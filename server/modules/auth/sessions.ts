@@ -54,8 +54,16 @@ export class SessionService {
       });
   }
 
+  private userListeners: ((userId: string) => void)[] = [];
+
+  /** Other per-user caches (API keys) follow every drop, local or broadcast through Redis. */
+  onUserChange(listener: (userId: string) => void): void {
+    this.userListeners.push(listener);
+  }
+
   private dropUser(userId: string) {
     for (const [sid, e] of this.cache) if (e.user.id === userId) this.cache.delete(sid);
+    for (const l of this.userListeners) l(userId);
   }
 
   /** Creates a session row and its token. */

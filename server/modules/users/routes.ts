@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
+import { fromRequest } from '../../platform/audit/index.js';
 import { AppError, notFound } from '../../platform/http/errors.js';
 import { route } from '../../platform/http/route.js';
 import type { User } from '../../platform/db/types.js';
 import { otherActiveAdmins } from '../auth/accounts.js';
 import { presentSession } from '../auth/sessions.js';
 import { presentUser } from './presenter.js';
+import { eraseUser } from '../privacy/erasure.js';
 
 const idParam = z.object({ id: z.string().min(1).max(64) });
 
@@ -32,7 +35,10 @@ export function registerUserRoutes(app: FastifyInstance, ctx: AppContext) {
       let q = ctx.db.selectFrom('users');
       if (query) {
         const p = likePattern(query);
-        q = q.where((eb) => eb.or([eb(eb.fn('lower', ['name']), 'like', p), eb(eb.fn('lower', ['email']), 'like', p)]));
+        // ESCAPE makes `\` the escape character in both engines (SQLite has none by default).
+        q = q.where((eb) =>
+          eb.or([sql<boolean>`lower(name) like ${p} escape '\\'`, sql<boolean>`lower(email) like ${p} escape '\\'`]),
+        );
       }
       if (role) q = q.where('role', '=', role);
       const [{ total }] = (await q.select((eb) => eb.fn.countAll<number>().as('total')).execute()) as [
@@ -100,8 +106,37 @@ export function registerUserRoutes(app: FastifyInstance, ctx: AppContext) {
         await trx.updateTable('users').set(patch).where('id', '=', id).execute();
         const roleChanged = body.role !== undefined && body.role !== before.role;
         const deactivated = body.active === false && before.active === 1;
-        if (roleChanged || deactivated)
-          await ctx.sessions.revokeAllForUser(id, deactivated ? 'deactivated' : 'role_changed', { trx });
+        const reason = deactivated ? 'deactivated' : 'role_changed';
+        const revoked = roleChanged || deactivated ? await ctx.sessions.revokeAllForUser(id, reason, { trx }) : 0;
+        // Audit, in this transaction: one event per kind of change.
+        const ev = { ...fromRequest(req), resourceType: 'user', resourceId: id };
+        if (roleChanged)
+          await ctx.audit.record(trx, {
+            ...ev,
+            action: before.role === 'pending' ? 'user.approved' : 'user.role_changed',
+            before: { role: before.role },
+            after: { role: body.role },
+          });
+        if (body.active !== undefined && (body.active ? 1 : 0) !== before.active)
+          await ctx.audit.record(trx, {
+            ...ev,
+            action: body.active ? 'user.activated' : 'user.deactivated',
+            before: { active: before.active === 1 },
+            after: { active: body.active },
+          });
+        if (body.name !== undefined && body.name !== before.name)
+          await ctx.audit.record(trx, {
+            ...ev,
+            action: 'user.updated',
+            before: { name: before.name },
+            after: { name: body.name },
+          });
+        if (revoked > 0)
+          await ctx.audit.record(trx, {
+            ...ev,
+            action: 'session.revoked_all',
+            details: { reason, count: revoked },
+          });
         return { ...before, ...patch } as User;
       });
       await ctx.sessions.afterUserChange(id);
@@ -117,20 +152,9 @@ export function registerUserRoutes(app: FastifyInstance, ctx: AppContext) {
     tags: ['users'],
     params: idParam,
     handler: async (req) => {
-      const { id } = req.data.params;
-      await ctx.db.transaction().execute(async (trx) => {
-        const before = await trx
-          .selectFrom('users')
-          .select(['id', 'role', 'active'])
-          .where('id', '=', id)
-          .executeTakeFirst();
-        if (!before) throw notFound('User');
-        if (before.role === 'admin' && before.active === 1 && (await otherActiveAdmins(trx, ctx.dbKind, id)) === 0)
-          throw new AppError('last_admin', 'The last active administrator cannot be deleted');
-        await ctx.sessions.revokeAllForUser(id, 'deleted', { trx });
-        await trx.deleteFrom('users').where('id', '=', id).execute();
-      });
-      await ctx.sessions.afterUserChange(id);
+      // The one erasure function (also behind DELETE /api/v1/users/me): every row and file of the
+      // user in one transaction, the last-admin rule, session revocation and the audit event.
+      await eraseUser(ctx, req.data.params.id, { ...fromRequest(req), via: 'admin' });
       return { status: 'deleted' };
     },
   });
@@ -157,8 +181,20 @@ export function registerUserRoutes(app: FastifyInstance, ctx: AppContext) {
     tags: ['users'],
     params: idParam,
     handler: async (req) => {
-      await load(req.data.params.id);
-      const n = await ctx.sessions.revokeAllForUser(req.data.params.id, 'revoked_by_admin');
+      const { id } = req.data.params;
+      await load(id);
+      const n = await ctx.db.transaction().execute(async (trx) => {
+        const count = await ctx.sessions.revokeAllForUser(id, 'revoked_by_admin', { trx });
+        await ctx.audit.record(trx, {
+          ...fromRequest(req),
+          action: 'session.revoked_all',
+          resourceType: 'user',
+          resourceId: id,
+          details: { reason: 'revoked_by_admin', count },
+        });
+        return count;
+      });
+      await ctx.sessions.afterUserChange(id);
       return { status: 'revoked', count: n };
     },
   });
@@ -171,8 +207,19 @@ export function registerUserRoutes(app: FastifyInstance, ctx: AppContext) {
     tags: ['users'],
     params: z.object({ id: z.string().min(1).max(64), sid: z.string().min(1).max(64) }),
     handler: async (req) => {
-      const ok = await ctx.sessions.revoke(req.data.params.sid, 'revoked_by_admin', { userId: req.data.params.id });
-      if (!ok) throw notFound('Session');
+      const { id, sid } = req.data.params;
+      await ctx.db.transaction().execute(async (trx) => {
+        const ok = await ctx.sessions.revoke(sid, 'revoked_by_admin', { userId: id, trx });
+        if (!ok) throw notFound('Session');
+        await ctx.audit.record(trx, {
+          ...fromRequest(req),
+          action: 'session.revoked',
+          resourceType: 'session',
+          resourceId: sid,
+          details: { reason: 'revoked_by_admin', user_id: id },
+        });
+      });
+      await ctx.sessions.afterUserChange(id);
       return { status: 'revoked' };
     },
   });

@@ -39,8 +39,27 @@ export interface AuthEvent {
 }
 
 export interface AuditService {
+  /**
+   * Appends a domain event to the hash-chained trail inside the caller's transaction: call it with
+   * the `trx` of the change, after the change, so both commit or neither. Given the plain `db`, it
+   * opens its own transaction. Before/after/details are masked (secret keys, API keys, tokens).
+   */
   record(db: Db | Trx, event: DomainEvent): Promise<void>;
+  /**
+   * An authentication outcome with no transaction to join (every failure: password, api_key,
+   * token, oidc, ldap …). Never throws and never waits: queued to the trail and the audit log.
+   */
   auth(event: AuthEvent): void;
+  /** A successful sign-in/sign-up/sign-out, written in the same transaction as its session change. */
+  recordAuth(trx: Trx, event: AuthEvent): Promise<void>;
+  /** Waits until queued audit log lines and authentication events are written (tests, shutdown). */
+  flush(): Promise<void>;
+}
+
+/** IP, user agent and request id of a request, for `auth(…)`. */
+export function authFromRequest(req: FastifyRequest): Pick<AuthEvent, 'ip' | 'userAgent' | 'requestId'> {
+  const ua = req.headers['user-agent'];
+  return { ip: req.ip ?? null, userAgent: typeof ua === 'string' ? ua : null, requestId: req.id };
 }
 
 /** Fills actor, subject, IP and request id from a request. */
@@ -57,4 +76,6 @@ export function fromRequest(req: FastifyRequest): Pick<DomainEvent, 'actorId' | 
 export const noopAudit: AuditService = {
   async record() {},
   auth() {},
+  async recordAuth() {},
+  async flush() {},
 };

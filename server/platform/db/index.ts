@@ -67,7 +67,17 @@ export function openDatabase(
     db,
     kind,
     async migrate() {
-      const migrator = new Migrator({ db, provider: migrationProvider });
+      // PostgreSQL: pin the migration tables to the connection's schema. Without it Kysely looks for
+      // them in every schema of the database and skips creating its own when another schema has them.
+      const schema =
+        kind === 'postgresql'
+          ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
+          : undefined;
+      const migrator = new Migrator({
+        db,
+        provider: migrationProvider,
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      });
       const { error, results } = await migrator.migrateToLatest();
       if (error) throw error instanceof Error ? error : new Error(String(error));
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

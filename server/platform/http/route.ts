@@ -17,6 +17,11 @@ export interface RouteConfig {
   allowPending?: boolean;
   /** The route sets a session cookie (sign-in, sign-up): cross-origin calls are refused. */
   setsSession?: boolean;
+  /**
+   * GET only: with POLICY_NO_AUTH_DEFAULT=view_only, anonymous requests are answered (as the
+   * primary admin, read-only). Off by default; see docs/security.md "Account security".
+   */
+  viewable?: boolean;
 }
 
 export interface RouteSpec<B, Q, P> extends RouteConfig {
@@ -64,7 +69,10 @@ export function route<B = unknown, Q = unknown, P = unknown>(app: FastifyInstanc
     policy: spec.policy,
     allowPending: spec.allowPending ?? false,
     setsSession: spec.setsSession ?? false,
+    viewable: spec.viewable ?? false,
   };
+  if (spec.viewable && [spec.method].flat().some((m) => m !== 'GET'))
+    throw new Error(`Route ${spec.url}: only GET routes can be declared viewable`);
   app.route({
     method: spec.method,
     url: spec.url,
@@ -97,5 +105,6 @@ declare module 'fastify' {
     policy?: string;
     allowPending?: boolean;
     setsSession?: boolean;
+    viewable?: boolean;
   }
 }

@@ -1,0 +1,360 @@
+/**
+ * `npm run bench` — the gateway benchmark. One run, one machine, loopback only:
+ *
+ *   arms: direct (driver → mock upstream), nginx (→ nginx → mock), bare Fastify+undici proxy
+ *   (→ proxy → mock), HridaAI full stack (→ HridaAI → mock: API-key auth, model grant check,
+ *   limits, usage ledger, request log).
+ *
+ * Measures requests/s and latency, streaming time-to-first-token and inter-chunk gaps, the most
+ * concurrent streams held with no lost frame, HridaAI's RSS idle and under load, and the cost of
+ * an API-key verification. Writes bench/results/<time>.json (and latest.json) and the table in
+ * bench/README.md ("Gateway" section).
+ */
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sequential, sse, stats, throughput, type Stats, type Target } from './lib/driver.js';
+import { buildServer, freePort, ROOT, rssMiB, startNginx, startTs, stop, waitHttp, type Proc } from './lib/procs.js';
+
+const SEQ_N = Number(process.env.BENCH_SEQ_N ?? 2000);
+const WARMUP = 300;
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
+const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 5000);
+const STREAM_LEVELS = (process.env.BENCH_STREAM_LEVELS ?? '128,256,512,1024').split(',').map(Number);
+
+const log = (s: string) => process.stderr.write(s + '\n');
+
+async function json(url: string, method: string, body?: unknown, token?: string) {
+  const r = await fetch(url, {
+    method,
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  if (r.status >= 300) throw new Error(`${method} ${url}: ${r.status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** Starts HridaAI (compiled, as `npm start` runs it) and sets up an admin, a user with a key, grants and limits. */
+async function startHridaAI(work: string, upstreamPort: number) {
+  const build = buildServer(path.join(work, 'build'));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATA_DIR: path.join(work, 'data'),
+    HRIDAAI_SECRET_KEY: randomBytes(32).toString('base64'),
+    ENV: 'prod',
+    LOG_FORMAT: 'json',
+    PASSWORD_HASH_ROUNDS: '10',
+    ENABLE_SIGNUP: 'true',
+    DEFAULT_USER_ROLE: 'user',
+    ENABLE_API_KEYS: 'true',
+    USER_PERMISSIONS_FEATURES_API_KEYS: 'true',
+  };
+  const args = build ? [build, 'serve'] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts'), 'serve'];
+  const child = spawn(process.execPath, args, { cwd: work, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  await waitHttp(`${base}/health`);
+  const admin = await json(`${base}/api/v1/auths/signup`, 'POST', {
+    name: 'Bench Admin',
+    email: 'admin@bench.local',
+    password: 'bench password 1',
+  });
+  const adminToken = admin.token as string;
+  await json(
+    `${base}/api/v1/connections`,
+    'POST',
+    { type: 'openai', name: 'mock', base_url: `http://127.0.0.1:${upstreamPort}/v1`, api_key: 'sk-bench-upstream' },
+    adminToken,
+  );
+  const user = await json(`${base}/api/v1/auths/signup`, 'POST', {
+    name: 'Bench User',
+    email: 'user@bench.local',
+    password: 'bench password 2',
+  });
+  const userId = (user.user as { id: string }).id;
+  const key = (await json(`${base}/api/v1/api-keys`, 'POST', { name: 'bench' }, user.token as string)).key as string;
+  for (const m of ['bench-model', 'bench-stream', 'bench-hold'])
+    await json(
+      `${base}/api/v1/access/model/${m}/grants`,
+      'POST',
+      { principal_type: 'user', principal_id: userId, permission: 'read' },
+      adminToken,
+    );
+  // Limits stay on (a rolling requests-per-minute window per request), high enough not to refuse.
+  await json(
+    `${base}/api/v1/gateway/limits`,
+    'PUT',
+    { scope: 'user', subject_id: userId, requests_per_minute: 100_000_000, concurrent_requests: 0 },
+    adminToken,
+  );
+  return { child, port, key, compiled: build !== null, stop: () => stop(child) };
+}
+
+/** API-key verification in-process: cached hit and full miss (HMAC + one primary-key query). */
+async function keyVerificationCost(work: string) {
+  const { loadConfig } = await import('../server/config/index.js');
+  const { buildApp } = await import('../server/app.js');
+  const { apiKeyService } = await import('../server/modules/api-keys/service.js');
+  const pino = (await import('pino')).default;
+  const dataDir = path.join(work, 'keybench');
+  const built = await buildApp(
+    loadConfig({
+      ENV: 'test',
+      DATA_DIR: dataDir,
+      HRIDAAI_SECRET_KEY: randomBytes(32).toString('base64'),
+      PASSWORD_HASH_ROUNDS: '4',
+      ENABLE_API_KEYS: 'true',
+    }),
+    { logger: pino({ level: 'silent' }) },
+  );
+  try {
+    const s = await built.app.inject({
+      method: 'POST',
+      url: '/api/v1/auths/signup',
+      payload: { name: 'k', email: 'k@bench.local', password: 'bench password 3' },
+    });
+    const k = await built.app.inject({
+      method: 'POST',
+      url: '/api/v1/api-keys',
+      headers: { authorization: `Bearer ${s.json().token as string}` },
+      payload: { name: 'k' },
+    });
+    const key = k.json().key as string;
+    const svc = apiKeyService(built.ctx);
+    for (let i = 0; i < 2000; i++) await svc.verify(key);
+    const hits: number[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const t0 = performance.now();
+      await svc.verify(key);
+      hits.push((performance.now() - t0) * 1000);
+    }
+    const misses: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      await svc.invalidate({ all: true });
+      const t0 = performance.now();
+      await svc.verify(key);
+      misses.push((performance.now() - t0) * 1000);
+    }
+    const bad: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const t0 = performance.now();
+      await svc.verify(`sk-${randomBytes(24).toString('base64url')}`).catch(() => undefined);
+      bad.push((performance.now() - t0) * 1000);
+    }
+    return { unit: 'µs', cache_hit: stats(hits), cache_miss: stats(misses), unknown_key: stats(bad) };
+  } finally {
+    await built.close();
+  }
+}
+
+const sub = (a: Stats, b: Stats) => ({
+  p50: Math.round((a.p50 - b.p50) * 1000) / 1000,
+  p99: Math.round((a.p99 - b.p99) * 1000) / 1000,
+});
+
+async function main() {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'hridaai-bench-'));
+  const procs: { stop(): Promise<void> }[] = [];
+  try {
+    log('starting the mock upstream, nginx, the bare proxy and HridaAI …');
+    const upstream = await startTs(path.join(ROOT, 'bench/lib/upstream-main.ts'));
+    procs.push(upstream);
+    const nginx = await startNginx(path.join(work, 'nginx'), upstream.port);
+    if ('child' in nginx) procs.push(nginx);
+    const proxy = await startTs(path.join(ROOT, 'bench/lib/proxy-main.ts'), [`http://127.0.0.1:${upstream.port}`]);
+    procs.push(proxy);
+    const h = await startHridaAI(work, upstream.port);
+    procs.push(h);
+
+    const targets: Target[] = [
+      { name: 'direct', origin: `http://127.0.0.1:${upstream.port}`, path: '/v1/chat/completions', headers: {} },
+      ...('child' in nginx
+        ? [{ name: 'nginx', origin: `http://127.0.0.1:${(nginx as Proc).port}`, path: '/v1/chat/completions', headers: {} }]
+        : []),
+      { name: 'fastify-undici', origin: `http://127.0.0.1:${proxy.port}`, path: '/v1/chat/completions', headers: {} },
+      {
+        name: 'hridaai',
+        origin: `http://127.0.0.1:${h.port}`,
+        path: '/api/v1/chat/completions',
+        headers: { authorization: `Bearer ${h.key}` },
+      },
+    ];
+
+    await new Promise((r) => setTimeout(r, 2000));
+    const rssIdle = rssMiB(h.child.pid!);
+    log(`HridaAI idle RSS: ${rssIdle} MiB (${h.compiled ? 'compiled' : 'tsx'})`);
+
+    const latency: Record<string, Stats> = {};
+    const load: Record<string, { rps: number; errors: number; latency: Stats }> = {};
+    const ttft: Record<string, Stats> = {};
+    const gaps: Record<string, Stats> = {};
+    const streamErrors: Record<string, number> = {};
+    let rssLoadMax = rssIdle;
+    const sampler = setInterval(() => {
+      try {
+        rssLoadMax = Math.max(rssLoadMax, rssMiB(h.child.pid!));
+      } catch {
+        /* exited */
+      }
+    }, 100);
+
+    for (const t of targets) {
+      log(`[${t.name}] one client, ${SEQ_N} requests …`);
+      latency[t.name] = stats(await sequential(t, 'bench-model', SEQ_N, WARMUP));
+      log(`[${t.name}] ${CLIENTS} clients for ${THROUGHPUT_MS} ms …`);
+      load[t.name] = await throughput(t, 'bench-model', CLIENTS, THROUGHPUT_MS);
+      log(`[${t.name}] streaming: 10 rounds of 20 streams …`);
+      const first: number[] = [];
+      const between: number[] = [];
+      let errs = 0;
+      for (let round = 0; round < 10; round++) {
+        for (const r of await sse(t, 'bench-stream', 20, 20)) {
+          if (!r.ok) errs++;
+          if (r.ttft >= 0) first.push(r.ttft);
+          between.push(...r.gaps);
+        }
+      }
+      ttft[t.name] = stats(first);
+      gaps[t.name] = stats(between);
+      streamErrors[t.name] = errs;
+    }
+
+    log('[hridaai] concurrent streams (50 chunks, 20 ms apart) …');
+    const levels: { streams: number; ok: number; lost_frames: number; errors: number; seconds: number }[] = [];
+    let held = 0;
+    const hTarget = targets.find((t) => t.name === 'hridaai')!;
+    for (const n of STREAM_LEVELS) {
+      const t0 = performance.now();
+      const res = await sse(hTarget, 'bench-hold', n, 50);
+      const ok = res.filter((r) => r.ok).length;
+      const lost = res.reduce((a, r) => a + (50 - r.frames), 0);
+      levels.push({
+        streams: n,
+        ok,
+        lost_frames: lost,
+        errors: res.filter((r) => !r.ok).length,
+        seconds: Math.round((performance.now() - t0) / 10) / 100,
+      });
+      log(`  ${n} streams: ${ok} complete, ${lost} frames lost`);
+      if (ok === n && lost === 0) held = n;
+      else break;
+    }
+    clearInterval(sampler);
+    const rssAfter = rssMiB(h.child.pid!);
+
+    log('API-key verification cost (in-process) …');
+    const keyCost = await keyVerificationCost(work);
+
+    const nginxOk = latency.nginx !== undefined;
+    const result = {
+      date: new Date().toISOString(),
+      machine: {
+        cpus: os.cpus().length,
+        model: os.cpus()[0]?.model ?? '',
+        node: process.version,
+        loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      },
+      settings: { sequential_requests: SEQ_N, warmup: WARMUP, clients: CLIENTS, throughput_ms: THROUGHPUT_MS },
+      hridaai_runtime: h.compiled ? 'compiled (node dist/server/main.js serve)' : 'tsx (compilation failed)',
+      nginx: 'child' in nginx ? 'nginx/1 worker, keepalive 1024, proxy_buffering off' : nginx.skipped,
+      latency_one_client_ms: latency,
+      throughput_32_clients: load,
+      ttft_ms: ttft,
+      inter_chunk_ms: gaps,
+      stream_errors: streamErrors,
+      added: {
+        vs_direct: sub(latency.hridaai!, latency.direct!),
+        vs_nginx: nginxOk ? sub(latency.hridaai!, latency.nginx!) : null,
+        nginx_vs_direct: nginxOk ? sub(latency.nginx!, latency.direct!) : null,
+        proxy_vs_direct: sub(latency['fastify-undici']!, latency.direct!),
+        ttft_vs_direct: sub(ttft.hridaai!, ttft.direct!),
+        inter_chunk_p99_vs_direct: Math.round((gaps.hridaai!.p99 - gaps.direct!.p99) * 1000) / 1000,
+      },
+      throughput_ratio_vs_proxy:
+        Math.round((load.hridaai!.rps / Math.max(1, load['fastify-undici']!.rps)) * 1000) / 1000,
+      concurrent_streams: { levels, held_without_loss: held },
+      rss_mib: { idle: rssIdle, under_load_max: rssLoadMax, after: rssAfter },
+      key_verification: keyCost,
+    };
+    const targetsMet = {
+      'added p50 <= 0.5 ms (one client)': result.added.vs_direct.p50 <= 0.5,
+      'added p99 <= 1.5 ms (one client)': result.added.vs_direct.p99 <= 1.5,
+      'throughput >= 0.75x bare Fastify+undici proxy': result.throughput_ratio_vs_proxy >= 0.75,
+      'added TTFT p99 <= 2 ms': result.added.ttft_vs_direct.p99 <= 2,
+      '>= 512 concurrent streams, zero lost frames': held >= 512,
+      'idle RSS <= 100 MB': rssIdle <= 100,
+    };
+    const out = { ...result, targets: targetsMet };
+
+    mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+    const stamp = result.date.replace(/[:.]/g, '-');
+    writeFileSync(path.join(ROOT, `bench/results/gateway-${stamp}.json`), JSON.stringify(out, null, 2) + '\n');
+    writeFileSync(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify(out, null, 2) + '\n');
+    const table = renderTable(out);
+    updateReadme(table);
+    process.stdout.write(table + '\n');
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function renderTable(r: Record<string, any>): string {
+  const arms = Object.keys(r.latency_one_client_ms) as string[];
+  const f = (x: number | undefined) => (x === undefined ? '–' : String(x));
+  const lines = [
+    `Run of ${r.date} — ${r.machine.cpus} CPU (${r.machine.model}), Node ${r.machine.node}, load average at start ${r.machine.loadavg_at_start.join(' / ')}. HridaAI: ${r.hridaai_runtime}.`,
+    '',
+    '| arm | one client p50 / p99 (ms) | req/s, 32 clients | TTFT p50 / p99 (ms) | inter-chunk p99 (ms) | stream errors |',
+    '|---|---|---|---|---|---|',
+    ...arms.map(
+      (a) =>
+        `| ${a} | ${f(r.latency_one_client_ms[a].p50)} / ${f(r.latency_one_client_ms[a].p99)} | ${f(r.throughput_32_clients[a].rps)} | ${f(r.ttft_ms[a].p50)} / ${f(r.ttft_ms[a].p99)} | ${f(r.inter_chunk_ms[a].p99)} | ${f(r.stream_errors[a])} |`,
+    ),
+    '',
+    '| measure | value | target | met |',
+    '|---|---|---|---|',
+    `| HridaAI added latency vs direct, p50 / p99 | ${r.added.vs_direct.p50} / ${r.added.vs_direct.p99} ms | ≤ 0.5 / ≤ 1.5 ms | ${r.targets['added p50 <= 0.5 ms (one client)'] ? 'yes' : 'no'} / ${r.targets['added p99 <= 1.5 ms (one client)'] ? 'yes' : 'no'} |`,
+    `| HridaAI added latency vs nginx, p50 / p99 | ${r.added.vs_nginx ? `${r.added.vs_nginx.p50} / ${r.added.vs_nginx.p99} ms` : 'nginx not run'} | – | – |`,
+    `| (nginx vs direct; bare proxy vs direct, p50 / p99) | ${r.added.nginx_vs_direct ? `${r.added.nginx_vs_direct.p50} / ${r.added.nginx_vs_direct.p99}` : '–'}; ${r.added.proxy_vs_direct.p50} / ${r.added.proxy_vs_direct.p99} ms | – | – |`,
+    `| HridaAI throughput / bare Fastify+undici proxy | ${r.throughput_ratio_vs_proxy}× | ≥ 0.75× | ${r.targets['throughput >= 0.75x bare Fastify+undici proxy'] ? 'yes' : 'no'} |`,
+    `| added time to first token vs direct, p50 / p99 | ${r.added.ttft_vs_direct.p50} / ${r.added.ttft_vs_direct.p99} ms | p99 ≤ 2 ms | ${r.targets['added TTFT p99 <= 2 ms'] ? 'yes' : 'no'} |`,
+    `| added inter-chunk p99 vs direct | ${r.added.inter_chunk_p99_vs_direct} ms | – | – |`,
+    `| concurrent streams held, zero lost frames | ${r.concurrent_streams.held_without_loss} (levels: ${r.concurrent_streams.levels.map((l: { streams: number; ok: number; lost_frames: number }) => `${l.streams}: ${l.ok} ok, ${l.lost_frames} lost`).join('; ')}) | ≥ 512 | ${r.targets['>= 512 concurrent streams, zero lost frames'] ? 'yes' : 'no'} |`,
+    `| RSS idle / max under load | ${r.rss_mib.idle} / ${r.rss_mib.under_load_max} MiB | idle ≤ 100 MB | ${r.targets['idle RSS <= 100 MB'] ? 'yes' : 'no'} |`,
+    `| API-key verification (cache hit / miss / unknown key), p50 | ${r.key_verification.cache_hit.p50} / ${r.key_verification.cache_miss.p50} / ${r.key_verification.unknown_key.p50} µs | – | – |`,
+  ];
+  return lines.join('\n');
+}
+
+const START = '<!-- gateway:start (written by npm run bench) -->';
+const END = '<!-- gateway:end -->';
+
+function updateReadme(table: string) {
+  const file = path.join(ROOT, 'bench/README.md');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = `# Benchmarks\n\n## Gateway\n\n${START}\n${END}\n`;
+  }
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < 0) text += `\n## Gateway\n\n${START}\n${table}\n${END}\n`;
+  else text = text.slice(0, a + START.length) + '\n' + table + '\n' + text.slice(b);
+  writeFileSync(file, text);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,449 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { AppContext } from '../../context.js';
+import { AppError } from '../../platform/http/errors.js';
+import { actorOf, type Actor } from '../access/index.js';
+import { openChatLink } from '../chats/gateway-link.js';
+import { ensureMemberships } from '../access/permissions.js';
+import type { ConnectionModel, Resolved } from '../models/catalog.js';
+import { readCapped, UpstreamError, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
+import type { Lease, LimitSubject } from './limits.js';
+import type { GatewayServices } from './services.js';
+import {
+  errorEvent,
+  fromOllamaResponse,
+  OllamaRelay,
+  SseRelay,
+  toOllamaRequest,
+  UPSTREAM_STREAM_ERROR,
+  type Relay,
+  type Usage,
+} from './stream.js';
+import type { UsageRow } from './usage.js';
+
+/**
+ * The chat completion hot path: (key or session already checked) → body validated → model
+ * resolved through its presets → grant on every model of the chain → limits and budgets taken
+ * atomically → dispatch → the response passes through as it arrives. Usage and limit settlement
+ * happen after the bytes are on their way.
+ */
+
+export type ChatBody = Record<string, unknown> & {
+  model: string;
+  messages: Record<string, unknown>[];
+  stream?: boolean;
+  stream_options?: Record<string, unknown> | null;
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  n?: number | null;
+};
+
+/** A conservative prompt-size estimate (bytes / 3 plus overheads) for reservations and fallback usage. */
+export function estimatePromptTokens(messages: unknown): number {
+  if (!Array.isArray(messages)) return 0;
+  let chars = 0;
+  let images = 0;
+  for (const m of messages as { content?: unknown; tool_calls?: unknown; name?: unknown }[]) {
+    const c = m?.content;
+    if (typeof c === 'string') chars += c.length;
+    else if (Array.isArray(c))
+      for (const part of c as { type?: string; text?: unknown }[]) {
+        if (typeof part?.text === 'string') chars += part.text.length;
+        else if (part?.type === 'image_url' || part?.type === 'input_audio' || part?.type === 'file') images += 1;
+      }
+    if (m?.tool_calls) chars += JSON.stringify(m.tool_calls).length;
+  }
+  return Math.ceil(chars / 3) + messages.length * 4 + images * 1000;
+}
+
+function maxTokensOf(body: Record<string, unknown>): number | null {
+  const v = body.max_completion_tokens ?? body.max_tokens;
+  return typeof v === 'number' && v > 0 ? v : null;
+}
+
+/** Preset parameters and system prompts applied to the client body; the upstream model id set. */
+export function buildUpstreamBody(body: ChatBody, resolved: Resolved): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body };
+  const systems: string[] = [];
+  // Innermost preset first, so an outer preset's parameters win over the one it is built on.
+  for (const p of [...resolved.chain].reverse()) {
+    let params: Record<string, unknown> = {};
+    try {
+      params = JSON.parse(p.params) as Record<string, unknown>;
+    } catch {
+      params = {};
+    }
+    for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined) out[k] = v;
+    if (p.system_prompt) systems.push(p.system_prompt);
+  }
+  if (systems.length) out.messages = [{ role: 'system', content: systems.join('\n\n') }, ...body.messages];
+  out.model = resolved.base.upstreamId;
+  return out;
+}
+
+export interface Timing {
+  /** HridaAI time before the upstream was called (ms since the request arrived). */
+  pre: number;
+  /** When the upstream's first usable bytes arrived. */
+  firstUpstream: number;
+}
+
+function serverTiming(t: Timing, sendAt: number): string {
+  const own = t.pre + Math.max(0, sendAt - t.firstUpstream);
+  return `gateway;dur=${own.toFixed(3)};desc="HridaAI overhead", upstream;dur=${Math.max(0, t.firstUpstream - t.pre).toFixed(3)}`;
+}
+
+/** A clean message from an upstream error body (never the body itself; secrets scrubbed). */
+function upstreamMessage(buf: Buffer): string | null {
+  try {
+    const doc = JSON.parse(buf.toString('utf8')) as { error?: unknown; message?: unknown };
+    const m =
+      typeof doc.error === 'string'
+        ? doc.error
+        : typeof (doc.error as { message?: unknown })?.message === 'string'
+          ? ((doc.error as { message: string }).message as string)
+          : typeof doc.message === 'string'
+            ? doc.message
+            : null;
+    if (!m) return null;
+    return m
+      .replace(/\b(sk|pk|rk|key|tok)[-_][A-Za-z0-9_-]{6,}/gi, '[redacted]')
+      .replace(/Bearer\s+\S+/gi, 'Bearer [redacted]')
+      .replace(/[\r\n\0]/g, ' ')
+      .slice(0, 300);
+  } catch {
+    return null;
+  }
+}
+
+/** Maps an upstream's non-2xx answer to HridaAI's error (before any byte went to the client). */
+export async function upstreamStatusError(res: UpstreamResponse, reply: FastifyReply | null): Promise<AppError> {
+  let buf: Buffer = Buffer.alloc(0);
+  try {
+    buf = await readCapped(res.body, 64 * 1024);
+  } catch {
+    res.body.destroy();
+  }
+  const s = res.status;
+  const msg = upstreamMessage(buf);
+  if (s === 400 || s === 413 || s === 422)
+    return new AppError('upstream_rejected', `The model server rejected the request${msg ? `: ${msg}` : ''}`, {
+      upstream_status: s,
+    });
+  if (s === 404)
+    return new AppError('model_not_found', 'The model server does not know this model', { upstream_status: s });
+  if (s === 429) {
+    const ra = res.headers['retry-after'];
+    if (ra && /^\d{1,6}$/.test(ra.trim())) reply?.header('retry-after', ra.trim());
+    return new AppError('upstream_rate_limited', 'The model server is rate limiting requests; try again later', {
+      upstream_status: s,
+    });
+  }
+  if (s === 401 || s === 403)
+    return new AppError('upstream_error', 'The model server refused HridaAI’s credentials (check the connection)', {
+      upstream_status: s,
+    });
+  if (s === 408 || s === 504)
+    return new AppError('upstream_timeout', 'The model server timed out', { upstream_status: s });
+  return new AppError('upstream_error', `The model server failed (HTTP ${s})`, { upstream_status: s });
+}
+
+export function transportError(e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  const u = e instanceof UpstreamError ? e : new UpstreamError('unreachable', 'The model server could not be reached');
+  if (u.kind === 'timeout') return new AppError('upstream_timeout', u.message);
+  if (u.kind === 'blocked') return new AppError('forbidden', `The connection’s address is not allowed: ${u.message}`);
+  return new AppError('upstream_error', u.message);
+}
+
+/** Limits of a request: who, and which models. */
+export async function limitSubject(
+  svc: GatewayServices,
+  ctx: AppContext,
+  actor: Actor,
+  modelIds: string[],
+): Promise<LimitSubject> {
+  const groupIds = (await svc.limits.usesGroups())
+    ? (await ensureMemberships(ctx.db, actor)).map((m) => m.groupId)
+    : [];
+  return { userId: actor.userId, keyId: actor.apiKey?.id ?? null, groupIds, modelIds };
+}
+
+interface Outcome {
+  status: UsageRow['status'];
+  httpStatus: number;
+  usage: Usage | null;
+  completionEstimate: number;
+  ttft: number | null;
+}
+
+/** Runs after the response: usage row, limit settlement. Never throws. */
+function finish(
+  svc: GatewayServices,
+  req: FastifyRequest,
+  actor: Actor,
+  resolved: Resolved,
+  lease: Lease,
+  promptEstimate: number,
+  started: number,
+  stream: boolean,
+  o: Outcome,
+): void {
+  const usage = o.usage;
+  const prompt = usage?.prompt_tokens ?? promptEstimate;
+  const completion = usage?.completion_tokens ?? o.completionEstimate;
+  const total = usage?.total_tokens ?? prompt + completion;
+  svc.usage.record({
+    created_at: started,
+    request_id: req.id,
+    route: 'chat',
+    user_id: actor.userId,
+    actor_id: actor.actorId !== actor.userId ? actor.actorId : null,
+    key_id: actor.apiKey?.id ?? null,
+    model_id: resolved.requested,
+    base_model_id: resolved.base.id,
+    connection_id: resolved.base.connection.id,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: total,
+    usage_source: usage ? 'upstream' : 'estimated',
+    status: o.status,
+    http_status: o.httpStatus,
+    stream: stream ? 1 : 0,
+    duration_ms: Math.round(Date.now() - started),
+    ttft_ms: o.ttft === null ? null : Math.round(o.ttft),
+  });
+  void svc.limits.finish(lease, total);
+}
+
+/** Sends a request to the base model's connection, translating for Ollama. */
+async function dispatch(
+  svc: GatewayServices,
+  ctx: AppContext,
+  base: ConnectionModel,
+  upstreamBody: Record<string, unknown>,
+  stream: boolean,
+  signal: AbortSignal,
+): Promise<UpstreamResponse> {
+  const conn = base.connection;
+  const c = ctx.config;
+  const isOllama = conn.type === 'ollama';
+  const payload = isOllama ? toOllamaRequest(upstreamBody, base.upstreamId, stream) : upstreamBody;
+  return svc.transports.send(conn, {
+    method: 'POST',
+    path: isOllama ? '/api/chat' : '/chat/completions',
+    headers: upstreamHeaders(conn, {
+      'content-type': 'application/json',
+      accept: stream ? (isOllama ? 'application/x-ndjson' : 'text/event-stream') : 'application/json',
+    }),
+    body: JSON.stringify(payload),
+    signal,
+    headersTimeoutMs: c.GATEWAY_UPSTREAM_HEADERS_TIMEOUT * 1000,
+    idleTimeoutMs: c.GATEWAY_STREAM_IDLE_TIMEOUT * 1000,
+  });
+}
+
+function writeAsync(res: ServerResponse, s: string): Promise<void> | null {
+  if (res.write(s)) return null;
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+export async function handleChat(
+  svc: GatewayServices,
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  body: ChatBody,
+): Promise<unknown> {
+  const actor = actorOf(ctx, req);
+  const resolved = await svc.catalog.resolve(body.model, actor.userId);
+  await svc.access.assertUsable(actor, body.model, resolved.ids, resolved.chain);
+  // `chat_id`: only a chat the caller owns (404 before anything is dispatched); never sent upstream.
+  const chatLink = await openChatLink(ctx, actor.userId, body);
+
+  const stream = body.stream === true;
+  const upstreamBody = buildUpstreamBody(body, resolved);
+  delete upstreamBody.chat_id;
+  const clientWantsUsage =
+    stream && (body.stream_options as { include_usage?: unknown } | null)?.include_usage === true;
+  if (stream) upstreamBody.stream_options = { ...((body.stream_options as object | null) ?? {}), include_usage: true };
+
+  const subject = await limitSubject(svc, ctx, actor, resolved.ids);
+  const promptEstimate = estimatePromptTokens(upstreamBody.messages);
+  const n = typeof upstreamBody.n === 'number' && upstreamBody.n > 1 ? Math.min(upstreamBody.n, 128) : 1;
+  let maxTokens = maxTokensOf(upstreamBody);
+  if (maxTokens === null && (await svc.limits.tokenLimited(subject))) {
+    maxTokens = ctx.config.GATEWAY_DEFAULT_MAX_TOKENS;
+    upstreamBody.max_tokens = maxTokens;
+  }
+  const reservation = promptEstimate + (maxTokens ?? ctx.config.GATEWAY_DEFAULT_MAX_TOKENS) * n;
+  const lease = await svc.limits.acquire(reply, subject, reservation, req.id);
+
+  const started = Date.now();
+  const controller = new AbortController();
+  const res = reply.raw;
+  let clientGone = false;
+  const onClose = () => {
+    if (!res.writableFinished) {
+      clientGone = true;
+      controller.abort(new UpstreamError('aborted', 'The client went away'));
+    }
+  };
+  res.once('close', onClose);
+  const timing: Timing = { pre: reply.elapsedTime, firstUpstream: 0 };
+  const outcome: Outcome = { status: 'error', httpStatus: 502, usage: null, completionEstimate: 0, ttft: null };
+  const done = () => {
+    res.off('close', onClose);
+    finish(svc, req, actor, resolved, lease, promptEstimate, started, stream, outcome);
+    if (chatLink) void chatLink.finish(outcome.status, outcome.usage);
+  };
+
+  let upstream: UpstreamResponse;
+  try {
+    upstream = await dispatch(svc, ctx, resolved.base, upstreamBody, stream, controller.signal);
+    if (upstream.status < 200 || upstream.status >= 300) {
+      const err = await upstreamStatusError(upstream, reply);
+      outcome.httpStatus = err.status;
+      throw err;
+    }
+  } catch (e) {
+    if (clientGone) outcome.status = 'aborted';
+    const err = transportError(e);
+    outcome.httpStatus = err.status;
+    done();
+    throw err;
+  }
+
+  if (!stream) {
+    try {
+      const buf = await readCapped(upstream.body, ctx.config.GATEWAY_MAX_BODY_SIZE);
+      timing.firstUpstream = reply.elapsedTime;
+      let doc: Record<string, unknown>;
+      try {
+        doc = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        throw new AppError('upstream_error', 'The model server sent an invalid response');
+      }
+      let out: Buffer | Record<string, unknown> = buf;
+      if (resolved.base.connection.type === 'ollama') {
+        out = fromOllamaResponse(doc, body.model, `chatcmpl-${req.id}`, Math.floor(started / 1000));
+        doc = out;
+      }
+      const u = doc.usage as Usage | undefined;
+      outcome.usage = u && typeof u.prompt_tokens === 'number' ? u : null;
+      const content = (doc.choices as { message?: { content?: unknown } }[] | undefined)?.[0]?.message?.content;
+      outcome.completionEstimate = typeof content === 'string' ? Math.ceil(content.length / 4) : 0;
+      chatLink?.reply(doc);
+      outcome.status = 'completed';
+      outcome.httpStatus = 200;
+      outcome.ttft = reply.elapsedTime - timing.pre;
+      reply.header('server-timing', serverTiming(timing, reply.elapsedTime));
+      reply.type('application/json');
+      return out;
+    } catch (e) {
+      if (clientGone) outcome.status = 'aborted';
+      const err = transportError(e);
+      outcome.httpStatus = err.status;
+      throw err;
+    } finally {
+      done();
+    }
+  }
+
+  // ---- streaming
+  const relay: Relay =
+    resolved.base.connection.type === 'ollama'
+      ? new OllamaRelay(body.model, `chatcmpl-${req.id}`, Math.floor(started / 1000), clientWantsUsage)
+      : new SseRelay(clientWantsUsage);
+  const idleMs = ctx.config.GATEWAY_STREAM_IDLE_TIMEOUT * 1000;
+  const watchdog = setTimeout(
+    () => controller.abort(new UpstreamError('timeout', 'The model server stopped sending')),
+    idleMs,
+  );
+  const total = setTimeout(
+    () => controller.abort(new UpstreamError('timeout', 'The response took too long')),
+    ctx.config.GATEWAY_REQUEST_TIMEOUT * 1000,
+  );
+  total.unref();
+  const iterator = (upstream.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let headersSent = false;
+  try {
+    // Read until there is something to send: an upstream failure before that is a proper HTTP error.
+    let first = '';
+    for (;;) {
+      const r = await iterator.next();
+      watchdog.refresh();
+      if (r.done) {
+        first += relay.end();
+        break;
+      }
+      first += relay.push(r.value);
+      if (relay.stats.upstreamError && !first.replace(UPSTREAM_STREAM_ERROR(), '')) {
+        throw new AppError('upstream_error', 'The model server failed before sending a response');
+      }
+      if (first) break;
+    }
+    if (!first) throw new AppError('upstream_error', 'The model server sent an empty response');
+    timing.firstUpstream = reply.elapsedTime;
+    reply.hijack();
+    const headers: Record<string, string | number | string[]> = {};
+    for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
+    headers['content-type'] = 'text/event-stream; charset=utf-8';
+    headers['cache-control'] = 'no-cache';
+    headers['x-accel-buffering'] = 'no';
+    headers['server-timing'] = serverTiming(timing, reply.elapsedTime);
+    res.writeHead(200, headers);
+    headersSent = true;
+    outcome.httpStatus = 200;
+    outcome.ttft = reply.elapsedTime - timing.pre;
+    chatLink?.collect(first);
+    let wait = writeAsync(res, first);
+    if (wait) await wait;
+    while (!relay.stats.upstreamError && !clientGone) {
+      const r = await iterator.next();
+      watchdog.refresh();
+      const out = r.done ? relay.end() : relay.push(r.value);
+      if (out) {
+        chatLink?.collect(out);
+        wait = writeAsync(res, out);
+        if (wait) await wait;
+      }
+      if (r.done) break;
+    }
+    if (relay.stats.upstreamError) outcome.status = 'error';
+    else if (clientGone) outcome.status = 'aborted';
+    else outcome.status = 'completed';
+    if (!clientGone) res.end();
+  } catch (e) {
+    if (clientGone) outcome.status = 'aborted';
+    else outcome.status = 'error';
+    if (!headersSent) {
+      const err = transportError(e);
+      outcome.httpStatus = err.status;
+      throw err;
+    }
+    // After the first byte: a terminal error event, then the end of the stream.
+    if (!clientGone && !res.writableEnded) {
+      const err = transportError(e);
+      res.end(
+        err.code === 'upstream_timeout' ? errorEvent(err.message, 'timeout_error', err.code) : UPSTREAM_STREAM_ERROR(),
+      );
+    }
+  } finally {
+    clearTimeout(watchdog);
+    clearTimeout(total);
+    outcome.usage = relay.stats.usage;
+    outcome.completionEstimate = relay.stats.chunks;
+    if (!relay.stats.done || clientGone) upstream.body.destroy();
+    done();
+  }
+  return reply;
+}

@@ -1,0 +1,5 @@
+declare module 'highlight.js/lib/languages/*' {
+  import type { LanguageFn } from 'highlight.js';
+  const language: LanguageFn;
+  export default language;
+}

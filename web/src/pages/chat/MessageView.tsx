@@ -1,0 +1,116 @@
+import { useId, useMemo, useState } from 'react';
+import { renderMarkdown } from '../../lib/markdown';
+import { Alert, Spinner } from '../../components/ui';
+
+export interface ViewMessage {
+  id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  model?: string;
+  error?: string;
+  stopped?: boolean;
+}
+
+/**
+ * Model output is untrusted: it is rendered by markdown-it with html disabled (tags arrive as
+ * escaped text) — the only HTML that reaches the DOM is what the renderer itself produces.
+ * A user's own message is shown as plain text.
+ */
+export function Markdown({ source }: { source: string }) {
+  const html = useMemo(() => renderMarkdown(source), [source]);
+  return <div className="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
+}
+
+export function MessageView({
+  message,
+  streaming = false,
+  canRegenerate = false,
+  canEdit = false,
+  onRegenerate,
+  onEdit,
+}: {
+  message: ViewMessage;
+  streaming?: boolean;
+  canRegenerate?: boolean;
+  canEdit?: boolean;
+  onRegenerate?: () => void;
+  onEdit?: (text: string) => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(message.content);
+  const [copied, setCopied] = useState('');
+  const editId = useId();
+
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(message.content);
+      setCopied('Copied');
+    } catch {
+      setCopied('Copy failed');
+    }
+    window.setTimeout(() => setCopied(''), 2000);
+  }
+
+  const who = message.role === 'user' ? 'You' : message.model || 'Assistant';
+  return (
+    <article className={`msg msg-${message.role}`} aria-label={message.role === 'user' ? 'Your message' : 'Answer'}>
+      <div className="msg-who">{who}</div>
+      {editing ? (
+        <form
+          className="stack"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setEditing(false);
+            onEdit?.(draft);
+          }}
+        >
+          <label htmlFor={editId} className="sr-only">
+            Edit message
+          </label>
+          <textarea id={editId} rows={3} value={draft} onChange={(e) => setDraft(e.target.value)} autoFocus />
+          <div className="row tight">
+            <button type="submit" className="btn btn-primary btn-small" disabled={!draft.trim()}>
+              Save and send
+            </button>
+            <button type="button" className="btn btn-small" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : message.role === 'user' ? (
+        <div className="msg-text">{message.content}</div>
+      ) : (
+        <Markdown source={message.content} />
+      )}
+      {streaming && message.content === '' ? <Spinner label="Thinking" /> : null}
+      {message.stopped ? <p className="muted small">Stopped.</p> : null}
+      {message.error ? <Alert>{message.error}</Alert> : null}
+      {!streaming && !editing && (onEdit || onRegenerate) ? (
+        <div className="msg-actions">
+          {canEdit ? (
+            <button
+              type="button"
+              className="btn btn-ghost btn-small"
+              onClick={() => {
+                setDraft(message.content);
+                setEditing(true);
+              }}
+            >
+              Edit
+            </button>
+          ) : null}
+          {message.role === 'assistant' && message.content ? (
+            <button type="button" className="btn btn-ghost btn-small" onClick={() => void copy()}>
+              {copied || 'Copy'}
+            </button>
+          ) : null}
+          {canRegenerate ? (
+            <button type="button" className="btn btn-ghost btn-small" onClick={onRegenerate}>
+              Regenerate
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+    </article>
+  );
+}
