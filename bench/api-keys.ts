@@ -15,7 +15,7 @@
  *    invalid-key flood slows legitimate traffic no more than the same volume of valid traffic.
  * SQLite in a temp dir, one process, loops bounded in count. Results: bench/results/api-keys.json.
  */
-import { randomBytes } from 'node:crypto';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -122,6 +122,9 @@ async function main() {
     unknown_fresh_key_us: await perOp(10_000, () => svcA.verify(randomKey())),
     unknown_repeated_key_us: await perOp(100_000, () => svcA.verify(badRepeated)),
     malformed_us: await perOp(100_000, () => svcA.verify('sk-not-a-key')),
+    // For scale: a slow KDF per request (PBKDF2-SHA256, 100k iterations) — what a key check costs
+    // when keys are stored like passwords.
+    pbkdf2_100k_for_comparison_us: await perOp(10, async () => pbkdf2Sync(keyA, 'salt', 100_000, 32, 'sha256')),
   };
   for (const k of Object.keys(micro) as (keyof typeof micro)[]) micro[k] = Math.round(micro[k] * 100) / 100;
   console.log('µs per verification', micro);

@@ -9,7 +9,10 @@
  * machine noise hits every level alike. Each round sends sequential requests (latency) and then
  * a concurrent burst (throughput) of `GET /api/v1/users?limit=30` (a ~6 KB JSON response that the
  * REQUEST_RESPONSE level parses and redacts) and `PATCH /api/v1/users/:id` (a JSON body; a change
- * that also writes a trail event in its transaction). Results go to bench/results/audit.json.
+ * that also writes a trail event in its transaction). It also reports the process CPU time per
+ * request (server and client share the process; the audit queue is flushed inside the window),
+ * which other load on the machine disturbs much less than wall-clock latency.
+ * Results go to bench/results/audit.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -140,17 +143,24 @@ for (const l of LEVELS) servers.push(await start(l));
 
 const seq: Record<string, number[]> = {};
 const thr: Record<string, number[]> = {};
+/** Process CPU time (user + system) per request, client included: less sensitive to other load. */
+const cpu: Record<string, number[]> = {};
 const key = (l: Level, k: Kind) => `${l}/${k}`;
 for (const s of servers)
   for (const k of ['get', 'patch'] as Kind[]) {
     await sequential(s, k, 300); // warm-up
     seq[key(s.level, k)] = [];
     thr[key(s.level, k)] = [];
+    cpu[key(s.level, k)] = [];
   }
 for (let round = 0; round < ROUNDS; round++)
   for (const s of round % 2 ? [...servers].reverse() : servers)
     for (const k of ['get', 'patch'] as Kind[]) {
+      const c0 = process.cpuUsage();
       seq[key(s.level, k)]!.push(...(await sequential(s, k, REQUESTS)));
+      await s.built.ctx.audit.flush();
+      const c = process.cpuUsage(c0);
+      cpu[key(s.level, k)]!.push((c.user + c.system) / REQUESTS);
       const b = await burst(s, k, REQUESTS);
       thr[key(s.level, k)]!.push((REQUESTS / b.ms) * 1000);
       await s.built.ctx.audit.flush();
@@ -159,6 +169,7 @@ for (let round = 0; round < ROUNDS; round++)
 const results: Record<string, unknown>[] = [];
 for (const k of ['get', 'patch'] as Kind[]) {
   const base = seq[key('NONE', k)]!;
+  const baseCpu = pct(cpu[key('NONE', k)]!, 50);
   for (const l of LEVELS) {
     const xs = seq[key(l, k)]!;
     const t = thr[key(l, k)]!;
@@ -172,6 +183,8 @@ for (const k of ['get', 'patch'] as Kind[]) {
       mean_us: r1(mean(xs)),
       added_p50_us: r1(pct(xs, 50) - pct(base, 50)),
       added_mean_us: r1(mean(xs) - mean(base)),
+      cpu_us_per_req: r1(pct(cpu[key(l, k)]!, 50)),
+      added_cpu_us: r1(pct(cpu[key(l, k)]!, 50) - baseCpu),
       throughput_rps: Math.round(pct(t, 50)),
     });
   }

@@ -22,6 +22,7 @@ const SEQ_N = Number(process.env.BENCH_SEQ_N ?? 2000);
 const WARMUP = 300;
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
 const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 5000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const STREAM_LEVELS = (process.env.BENCH_STREAM_LEVELS ?? '128,256,512,1024').split(',').map(Number);
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -59,7 +60,12 @@ async function startHridaAI(work: string, upstreamPort: number) {
     ENABLE_API_KEYS: 'true',
     USER_PERMISSIONS_FEATURES_API_KEYS: 'true',
   };
-  const args = build ? [build, 'serve'] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts'), 'serve'];
+  // BENCH_NODE_ARGS: extra node flags for the HridaAI process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [
+    ...nodeArgs,
+    ...(build ? [build, 'serve'] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts'), 'serve']),
+  ];
   const child = spawn(process.execPath, args, { cwd: work, env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/health`);
@@ -161,8 +167,38 @@ const sub = (a: Stats, b: Stats) => ({
   p99: Math.round((a.p99 - b.p99) * 1000) / 1000,
 });
 
-async function main() {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'hridaai-bench-'));
+function renderTable(r: Report): string {
+  const arms = Object.keys(r.latency_one_client_ms);
+  const f = (x: number | undefined) => (x === undefined ? '–' : String(x));
+  const lines = [
+    `Run of ${r.date} — ${r.machine.cpus} CPU (${r.machine.model}), Node ${r.machine.node}, load average at start ${r.machine.loadavg_at_start.join(' / ')}. HridaAI: ${r.hridaai_runtime}.`,
+    '',
+    '| arm | one client p50 / p99 (ms) | req/s, 32 clients | TTFT p50 / p99 (ms) | inter-chunk p99 (ms) | stream errors |',
+    '|---|---|---|---|---|---|',
+    ...arms.map(
+      (a) =>
+        `| ${a} | ${f(r.latency_one_client_ms[a]?.p50)} / ${f(r.latency_one_client_ms[a]?.p99)} | ${f(r.throughput_32_clients[a]?.rps)} | ${f(r.ttft_ms[a]?.p50)} / ${f(r.ttft_ms[a]?.p99)} | ${f(r.inter_chunk_ms[a]?.p99)} | ${f(r.stream_errors[a])} |`,
+    ),
+    '',
+    '| measure | value | target | met |',
+    '|---|---|---|---|',
+    `| HridaAI added latency vs direct, p50 / p99 | ${r.added.vs_direct.p50} / ${r.added.vs_direct.p99} ms | ≤ 0.5 / ≤ 1.5 ms | ${r.targets['added p50 <= 0.5 ms (one client)'] ? 'yes' : 'no'} / ${r.targets['added p99 <= 1.5 ms (one client)'] ? 'yes' : 'no'} |`,
+    `| HridaAI added latency vs nginx, p50 / p99 | ${r.added.vs_nginx ? `${r.added.vs_nginx.p50} / ${r.added.vs_nginx.p99} ms` : 'nginx not run'} | – | – |`,
+    `| (nginx vs direct; bare proxy vs direct, p50 / p99) | ${r.added.nginx_vs_direct ? `${r.added.nginx_vs_direct.p50} / ${r.added.nginx_vs_direct.p99}` : '–'}; ${r.added.proxy_vs_direct.p50} / ${r.added.proxy_vs_direct.p99} ms | – | – |`,
+    `| HridaAI throughput / bare Fastify+undici proxy | ${r.throughput_ratio_vs_proxy}× | ≥ 0.75× | ${r.targets['throughput >= 0.75x bare Fastify+undici proxy'] ? 'yes' : 'no'} |`,
+    `| added time to first token vs direct, p50 / p99 | ${r.added.ttft_vs_direct.p50} / ${r.added.ttft_vs_direct.p99} ms | p99 ≤ 2 ms | ${r.targets['added TTFT p99 <= 2 ms'] ? 'yes' : 'no'} |`,
+    `| added inter-chunk p99 vs direct | ${r.added.inter_chunk_p99_vs_direct} ms | – | – |`,
+    `| concurrent streams held, zero lost frames | ${r.concurrent_streams.held_without_loss} (levels: ${r.concurrent_streams.levels.map((l) => `${l.streams}: ${l.ok} ok, ${l.lost_frames} lost`).join('; ')}) | ≥ 512 | ${r.targets['>= 512 concurrent streams, zero lost frames'] ? 'yes' : 'no'} |`,
+    `| RSS idle / max under load | ${r.rss_mib.idle} / ${r.rss_mib.under_load_max} MiB | idle ≤ 100 MB | ${r.targets['idle RSS <= 100 MB'] ? 'yes' : 'no'} |`,
+    `| API-key verification (cache hit / miss / unknown key), p50 | ${r.key_verification.cache_hit.p50} / ${r.key_verification.cache_miss.p50} / ${r.key_verification.unknown_key.p50} µs | – | – |`,
+  ];
+  return lines.join('\n');
+}
+
+type Report = Awaited<ReturnType<typeof measure>>;
+
+/** Starts every arm, measures, stops everything (by pid) and returns the report. */
+async function measure(work: string) {
   const procs: { stop(): Promise<void> }[] = [];
   try {
     log('starting the mock upstream, nginx, the bare proxy and HridaAI …');
@@ -178,7 +214,14 @@ async function main() {
     const targets: Target[] = [
       { name: 'direct', origin: `http://127.0.0.1:${upstream.port}`, path: '/v1/chat/completions', headers: {} },
       ...('child' in nginx
-        ? [{ name: 'nginx', origin: `http://127.0.0.1:${(nginx as Proc).port}`, path: '/v1/chat/completions', headers: {} }]
+        ? [
+            {
+              name: 'nginx',
+              origin: `http://127.0.0.1:${(nginx as Proc).port}`,
+              path: '/v1/chat/completions',
+              headers: {},
+            },
+          ]
         : []),
       { name: 'fastify-undici', origin: `http://127.0.0.1:${proxy.port}`, path: '/v1/chat/completions', headers: {} },
       {
@@ -207,25 +250,49 @@ async function main() {
       }
     }, 100);
 
+    // The machine may be shared: every measure runs in rounds, each round visiting every arm in
+    // turn, so a change of background load hits all arms alike.
+    const seq: Record<string, number[]> = {};
+    const tp: Record<string, { done: number; errors: number; elapsedMs: number; samples: number[] }> = {};
+    const first: Record<string, number[]> = {};
+    const between: Record<string, number[]> = {};
     for (const t of targets) {
-      log(`[${t.name}] one client, ${SEQ_N} requests …`);
-      latency[t.name] = stats(await sequential(t, 'bench-model', SEQ_N, WARMUP));
-      log(`[${t.name}] ${CLIENTS} clients for ${THROUGHPUT_MS} ms …`);
-      load[t.name] = await throughput(t, 'bench-model', CLIENTS, THROUGHPUT_MS);
-      log(`[${t.name}] streaming: 10 rounds of 20 streams …`);
-      const first: number[] = [];
-      const between: number[] = [];
-      let errs = 0;
-      for (let round = 0; round < 10; round++) {
-        for (const r of await sse(t, 'bench-stream', 20, 20)) {
-          if (!r.ok) errs++;
-          if (r.ttft >= 0) first.push(r.ttft);
-          between.push(...r.gaps);
-        }
+      seq[t.name] = [];
+      tp[t.name] = { done: 0, errors: 0, elapsedMs: 0, samples: [] };
+      first[t.name] = [];
+      between[t.name] = [];
+      streamErrors[t.name] = 0;
+      await sequential(t, 'bench-model', 0, WARMUP);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      log(`round ${round + 1}/${ROUNDS} …`);
+      for (const t of targets)
+        seq[t.name]!.push(...(await sequential(t, 'bench-model', Math.ceil(SEQ_N / ROUNDS), 20)));
+      for (const t of targets) {
+        const r = await throughput(t, 'bench-model', CLIENTS, Math.ceil(THROUGHPUT_MS / ROUNDS));
+        const acc = tp[t.name]!;
+        acc.done += r.done;
+        acc.errors += r.errors;
+        acc.elapsedMs += r.elapsedMs;
+        acc.samples.push(...r.samples);
       }
-      ttft[t.name] = stats(first);
-      gaps[t.name] = stats(between);
-      streamErrors[t.name] = errs;
+      for (const t of targets)
+        for (const r of await sse(t, 'bench-stream', 20, 20)) {
+          if (!r.ok) streamErrors[t.name]! += 1;
+          if (r.ttft >= 0) first[t.name]!.push(r.ttft);
+          between[t.name]!.push(...r.gaps);
+        }
+    }
+    for (const t of targets) {
+      latency[t.name] = stats(seq[t.name]!);
+      const acc = tp[t.name]!;
+      load[t.name] = {
+        rps: Math.round((acc.done / acc.elapsedMs) * 1000),
+        errors: acc.errors,
+        latency: stats(acc.samples),
+      };
+      ttft[t.name] = stats(first[t.name]!);
+      gaps[t.name] = stats(between[t.name]!);
     }
 
     log('[hridaai] concurrent streams (50 chunks, 20 ms apart) …');
@@ -263,7 +330,13 @@ async function main() {
         node: process.version,
         loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
       },
-      settings: { sequential_requests: SEQ_N, warmup: WARMUP, clients: CLIENTS, throughput_ms: THROUGHPUT_MS },
+      settings: {
+        sequential_requests: SEQ_N,
+        warmup: WARMUP,
+        clients: CLIENTS,
+        throughput_ms: THROUGHPUT_MS,
+        rounds: ROUNDS,
+      },
       hridaai_runtime: h.compiled ? 'compiled (node dist/server/main.js serve)' : 'tsx (compilation failed)',
       nginx: 'child' in nginx ? 'nginx/1 worker, keepalive 1024, proxy_buffering off' : nginx.skipped,
       latency_one_client_ms: latency,
@@ -293,47 +366,26 @@ async function main() {
       '>= 512 concurrent streams, zero lost frames': held >= 512,
       'idle RSS <= 100 MB': rssIdle <= 100,
     };
-    const out = { ...result, targets: targetsMet };
+    return { ...result, targets: targetsMet };
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+  }
+}
 
+async function main() {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'hridaai-bench-'));
+  try {
+    const out = await measure(work);
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-    const stamp = result.date.replace(/[:.]/g, '-');
+    const stamp = out.date.replace(/[:.]/g, '-');
     writeFileSync(path.join(ROOT, `bench/results/gateway-${stamp}.json`), JSON.stringify(out, null, 2) + '\n');
     writeFileSync(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify(out, null, 2) + '\n');
     const table = renderTable(out);
     updateReadme(table);
     process.stdout.write(table + '\n');
   } finally {
-    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-function renderTable(r: Record<string, any>): string {
-  const arms = Object.keys(r.latency_one_client_ms) as string[];
-  const f = (x: number | undefined) => (x === undefined ? '–' : String(x));
-  const lines = [
-    `Run of ${r.date} — ${r.machine.cpus} CPU (${r.machine.model}), Node ${r.machine.node}, load average at start ${r.machine.loadavg_at_start.join(' / ')}. HridaAI: ${r.hridaai_runtime}.`,
-    '',
-    '| arm | one client p50 / p99 (ms) | req/s, 32 clients | TTFT p50 / p99 (ms) | inter-chunk p99 (ms) | stream errors |',
-    '|---|---|---|---|---|---|',
-    ...arms.map(
-      (a) =>
-        `| ${a} | ${f(r.latency_one_client_ms[a].p50)} / ${f(r.latency_one_client_ms[a].p99)} | ${f(r.throughput_32_clients[a].rps)} | ${f(r.ttft_ms[a].p50)} / ${f(r.ttft_ms[a].p99)} | ${f(r.inter_chunk_ms[a].p99)} | ${f(r.stream_errors[a])} |`,
-    ),
-    '',
-    '| measure | value | target | met |',
-    '|---|---|---|---|',
-    `| HridaAI added latency vs direct, p50 / p99 | ${r.added.vs_direct.p50} / ${r.added.vs_direct.p99} ms | ≤ 0.5 / ≤ 1.5 ms | ${r.targets['added p50 <= 0.5 ms (one client)'] ? 'yes' : 'no'} / ${r.targets['added p99 <= 1.5 ms (one client)'] ? 'yes' : 'no'} |`,
-    `| HridaAI added latency vs nginx, p50 / p99 | ${r.added.vs_nginx ? `${r.added.vs_nginx.p50} / ${r.added.vs_nginx.p99} ms` : 'nginx not run'} | – | – |`,
-    `| (nginx vs direct; bare proxy vs direct, p50 / p99) | ${r.added.nginx_vs_direct ? `${r.added.nginx_vs_direct.p50} / ${r.added.nginx_vs_direct.p99}` : '–'}; ${r.added.proxy_vs_direct.p50} / ${r.added.proxy_vs_direct.p99} ms | – | – |`,
-    `| HridaAI throughput / bare Fastify+undici proxy | ${r.throughput_ratio_vs_proxy}× | ≥ 0.75× | ${r.targets['throughput >= 0.75x bare Fastify+undici proxy'] ? 'yes' : 'no'} |`,
-    `| added time to first token vs direct, p50 / p99 | ${r.added.ttft_vs_direct.p50} / ${r.added.ttft_vs_direct.p99} ms | p99 ≤ 2 ms | ${r.targets['added TTFT p99 <= 2 ms'] ? 'yes' : 'no'} |`,
-    `| added inter-chunk p99 vs direct | ${r.added.inter_chunk_p99_vs_direct} ms | – | – |`,
-    `| concurrent streams held, zero lost frames | ${r.concurrent_streams.held_without_loss} (levels: ${r.concurrent_streams.levels.map((l: { streams: number; ok: number; lost_frames: number }) => `${l.streams}: ${l.ok} ok, ${l.lost_frames} lost`).join('; ')}) | ≥ 512 | ${r.targets['>= 512 concurrent streams, zero lost frames'] ? 'yes' : 'no'} |`,
-    `| RSS idle / max under load | ${r.rss_mib.idle} / ${r.rss_mib.under_load_max} MiB | idle ≤ 100 MB | ${r.targets['idle RSS <= 100 MB'] ? 'yes' : 'no'} |`,
-    `| API-key verification (cache hit / miss / unknown key), p50 | ${r.key_verification.cache_hit.p50} / ${r.key_verification.cache_miss.p50} / ${r.key_verification.unknown_key.p50} µs | – | – |`,
-  ];
-  return lines.join('\n');
 }
 
 const START = '<!-- gateway:start (written by npm run bench) -->';

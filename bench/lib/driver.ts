@@ -67,16 +67,16 @@ export async function sequential(t: Target, model: string, n: number, warmup: nu
   return out;
 }
 
-/** `clients` closed loops for `ms`: completed requests per second. */
+/** `clients` closed loops for `ms`: completed requests, errors, elapsed time and round trips. */
 export async function throughput(
   t: Target,
   model: string,
   clients: number,
   ms: number,
-): Promise<{ rps: number; errors: number; latency: Stats }> {
+): Promise<{ done: number; errors: number; elapsedMs: number; samples: number[] }> {
   const pool = new Pool(t.origin, { connections: clients, keepAliveTimeout: 60_000, pipelining: 1 });
   const payload = body(model, false);
-  const lat: number[] = [];
+  const samples: number[] = [];
   let done = 0;
   let errors = 0;
   const end = performance.now() + ms;
@@ -93,7 +93,7 @@ export async function throughput(
         await res.body.arrayBuffer();
         if (res.statusCode === 200) {
           done++;
-          lat.push(performance.now() - t0);
+          samples.push(performance.now() - t0);
         } else errors++;
       } catch {
         errors++;
@@ -102,9 +102,9 @@ export async function throughput(
   };
   const start = performance.now();
   await Promise.all(Array.from({ length: clients }, worker));
-  const elapsed = performance.now() - start;
+  const elapsedMs = performance.now() - start;
   await pool.close();
-  return { rps: Math.round((done / elapsed) * 1000), errors, latency: stats(lat) };
+  return { done, errors, elapsedMs, samples };
 }
 
 export interface StreamResult {

@@ -93,7 +93,10 @@ export async function startNginx(dir: string, upstreamPort: number): Promise<Pro
   let bin = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim();
   if (!bin && process.getuid?.() === 0) {
     process.stderr.write('nginx is missing: apt-get install -y nginx …\n');
-    spawnSync('apt-get', ['install', '-y', '-qq', 'nginx'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    spawnSync('apt-get', ['install', '-y', '-qq', 'nginx'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     bin = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim();
   }
   if (!bin) return { skipped: 'nginx is not installed (apt-get install -y nginx)' };

@@ -91,15 +91,24 @@ describeMatrix('ENFORCE_2FA and forced password change', matrix(), (b) => {
     expect((await call(app, 'GET', '/api/v1/auths/sessions', { token: u.token })).body.error.code).toBe(
       'two_factor_enrolment_required',
     );
-    const sso = await app.ctx.sessions.create(app.ctx.db, { userId: u.user.id, kind: 'oidc', ip: null, userAgent: null });
-    expect((await call(app, 'GET', '/api/v1/auths/sessions', { token: sso.token })).status).toBe(200);
-    const ldap = await app.ctx.sessions.create(app.ctx.db, { userId: u.user.id, kind: 'ldap', ip: null, userAgent: null });
+    for (const kind of ['oidc', 'oidc:google', 'oidc:github']) {
+      const sso = await app.ctx.sessions.create(app.ctx.db, { userId: u.user.id, kind, ip: null, userAgent: null });
+      expect((await call(app, 'GET', '/api/v1/auths/sessions', { token: sso.token })).status, kind).toBe(200);
+    }
+    const ldap = await app.ctx.sessions.create(app.ctx.db, {
+      userId: u.user.id,
+      kind: 'ldap',
+      ip: null,
+      userAgent: null,
+    });
     expect((await call(app, 'GET', '/api/v1/auths/sessions', { token: ldap.token })).body.error.code).toBe(
       'two_factor_enrolment_required',
     );
     // Refused at start, before anything is opened.
     const cfg = loadConfig({ ...app.env, ENFORCE_2FA: 'true', ENABLE_2FA: 'false' });
-    await expect(buildApp(cfg, { logger: pino({ level: 'silent' }) })).rejects.toThrow(/ENFORCE_2FA: requires ENABLE_2FA/);
+    await expect(buildApp(cfg, { logger: pino({ level: 'silent' }) })).rejects.toThrow(
+      /ENFORCE_2FA: requires ENABLE_2FA/,
+    );
   });
 
   it('admin password reset: temporary password, every session revoked, change forced at next sign-in', async () => {
@@ -117,8 +126,12 @@ describeMatrix('ENFORCE_2FA and forced password change', matrix(), (b) => {
     });
     expect(byUser.status).toBe(403);
     expect(
-      (await call(app, 'POST', '/api/v1/users/nope/password', { token: admin.token, body: { password: 'Temp-Pass-1!' } }))
-        .status,
+      (
+        await call(app, 'POST', '/api/v1/users/nope/password', {
+          token: admin.token,
+          body: { password: 'Temp-Pass-1!' },
+        })
+      ).status,
     ).toBe(404);
     const weak = await call(app, 'POST', `/api/v1/users/${u.user.id}/password`, {
       token: admin.token,
@@ -134,7 +147,8 @@ describeMatrix('ENFORCE_2FA and forced password change', matrix(), (b) => {
     expect(reset.status).toBe(200);
     expect(reset.body).toMatchObject({ must_change_password: true });
     expect(reset.body.sessions_revoked).toBeGreaterThanOrEqual(2);
-    for (const t of [u.token, s1.body.token]) expect((await call(app, 'GET', '/api/v1/auths/', { token: t })).status).toBe(401);
+    for (const t of [u.token, s1.body.token])
+      expect((await call(app, 'GET', '/api/v1/auths/', { token: t })).status).toBe(401);
     expect((await signin(app, u.user.email, pw)).status).toBe(401);
 
     const s2 = await signin(app, u.user.email, temp);
@@ -144,7 +158,9 @@ describeMatrix('ENFORCE_2FA and forced password change', matrix(), (b) => {
     const blocked = await call(app, 'GET', '/api/v1/auths/sessions', { token });
     expect(blocked.status).toBe(403);
     expect(blocked.body.error.code).toBe('password_change_required');
-    expect((await call(app, 'GET', '/api/v1/auths/', { token })).body.restrictions).toEqual(['password_change_required']);
+    expect((await call(app, 'GET', '/api/v1/auths/', { token })).body.restrictions).toEqual([
+      'password_change_required',
+    ]);
     const same = await call(app, 'POST', '/api/v1/auths/update/password', {
       token,
       body: { password: temp, new_password: temp },
@@ -167,7 +183,11 @@ describeMatrix('ENFORCE_2FA and forced password change', matrix(), (b) => {
 
     // The audit trail has the reset, without the password.
     await app.ctx.audit.flush();
-    const ev = await app.ctx.db.selectFrom('audit_events').selectAll().where('action', '=', 'user.password_reset').execute();
+    const ev = await app.ctx.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'user.password_reset')
+      .execute();
     expect(ev).toHaveLength(1);
     expect(JSON.stringify(ev)).not.toContain(temp);
   });

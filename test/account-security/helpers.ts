@@ -25,7 +25,12 @@ export function fixClock(app: TestApp, at: number) {
   };
 }
 
-export function signin(app: TestApp, email: string, password: string, opts: { remoteAddress?: string; headers?: Record<string, string> } = {}): Promise<Res> {
+export function signin(
+  app: TestApp,
+  email: string,
+  password: string,
+  opts: { remoteAddress?: string; headers?: Record<string, string> } = {},
+): Promise<Res> {
   return call(app, 'POST', '/api/v1/auths/signin', { body: { email, password }, ...opts });
 }
 

@@ -1,7 +1,16 @@
 import { afterEach, expect, it } from 'vitest';
 import { newKey } from '../../server/modules/api-keys/format.js';
 import { accountSubject, ipSubject } from '../../server/modules/account-security/limiter.js';
-import { call, createTestApp, describeMatrix, makeUser, matrix, signup, uniqueEmail, type TestApp } from '../harness.js';
+import {
+  call,
+  createTestApp,
+  describeMatrix,
+  makeUser,
+  matrix,
+  signup,
+  uniqueEmail,
+  type TestApp,
+} from '../harness.js';
 import { captureAuthEvents, fixClock, signin } from './helpers.js';
 
 const PW = 'the right password';
@@ -58,7 +67,11 @@ describeMatrix('login limiter', matrix({ full: true }), (b) => {
     expect(cleared.body.entry.label).toBe(u.user.email);
     expect((await signin(app, u.user.email, PW)).status).toBe(200);
     await app.ctx.audit.flush();
-    const ev = await app.ctx.db.selectFrom('audit_events').select('action').where('action', '=', 'login_lockout.cleared').execute();
+    const ev = await app.ctx.db
+      .selectFrom('audit_events')
+      .select('action')
+      .where('action', '=', 'login_lockout.cleared')
+      .execute();
     expect(ev).toHaveLength(1);
   });
 
@@ -168,7 +181,10 @@ describeMatrix('login limiter', matrix({ full: true }), (b) => {
         headers: { 'x-forwarded-for': `127.0.${i}.${i + 100}` },
       });
     // A success with a forged header from the same peer only refunds itself.
-    const ok = await signin(app, u.user.email, PW, { remoteAddress: peer, headers: { 'x-forwarded-for': '127.0.0.1' } });
+    const ok = await signin(app, u.user.email, PW, {
+      remoteAddress: peer,
+      headers: { 'x-forwarded-for': '127.0.0.1' },
+    });
     expect(ok.status).toBe(200);
     expect((await app.ctx.accountSecurity.limiter.get(ipSubject(peer).id))!.failures).toBe(4);
     for (const xff of ['127.0.0.200', '127.0.0.1'])
@@ -177,7 +193,10 @@ describeMatrix('login limiter', matrix({ full: true }), (b) => {
         `nothing counted for forged ${xff}`,
       ).toBe(0);
     await signin(app, uniqueEmail(), 'x', { remoteAddress: peer, headers: { 'x-forwarded-for': '127.0.0.200' } });
-    const locked = await signin(app, u.user.email, PW, { remoteAddress: peer, headers: { 'x-forwarded-for': '127.0.9.9' } });
+    const locked = await signin(app, u.user.email, PW, {
+      remoteAddress: peer,
+      headers: { 'x-forwarded-for': '127.0.9.9' },
+    });
     expect(locked.status).toBe(401);
     // Through the trusted proxy the client address is believed and counted on its own.
     const viaProxy = await signin(app, u.user.email, PW, {
@@ -208,9 +227,7 @@ describeMatrix('login limiter', matrix({ full: true }), (b) => {
     // Concurrent failures on two instances: still no more than N processed.
     const v = await makeUser(c, { password: PW });
     const events = [captureAuthEvents(bInst), captureAuthEvents(c)];
-    await Promise.all(
-      Array.from({ length: 12 }, (_, i) => signin(i % 2 ? bInst : c, v.user.email, 'wrong')),
-    );
+    await Promise.all(Array.from({ length: 12 }, (_, i) => signin(i % 2 ? bInst : c, v.user.email, 'wrong')));
     const processed = events.flat().filter((e) => e.email === v.user.email && e.reason === 'invalid_credentials');
     expect(processed.length).toBeLessThanOrEqual(3);
   });

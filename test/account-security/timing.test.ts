@@ -28,7 +28,7 @@ describeMatrix('sign-in answers do not reveal accounts', matrix(), (b) => {
     await signup(app);
     const pw = 'the right password';
     const n = ROUNDS + WARMUP;
-    const accounts = [];
+    const accounts: { email: string }[] = [];
     for (let i = 0; i < n; i++) accounts.push((await makeUser(app, { password: pw })).user);
     const locked = (await makeUser(app, { password: pw })).user;
     for (let i = 0; i < 3; i++) await signin(app, locked.email, 'wrong', { remoteAddress: '127.1.0.1' });
@@ -40,8 +40,10 @@ describeMatrix('sign-in answers do not reveal accounts', matrix(), (b) => {
       return `127.2.${Math.floor(ipSeq / 250)}.${(ipSeq % 250) + 1}`;
     };
     const kinds = {
-      unknown: (i: number) => signin(app, uniqueEmail('nobody'), pw, { remoteAddress: addr() }).then((r) => [r, i] as const),
-      wrong: (i: number) => signin(app, accounts[i]!.email, 'wrong password', { remoteAddress: addr() }).then((r) => [r, i] as const),
+      unknown: (i: number) =>
+        signin(app, uniqueEmail('nobody'), pw, { remoteAddress: addr() }).then((r) => [r, i] as const),
+      wrong: (i: number) =>
+        signin(app, accounts[i]!.email, 'wrong password', { remoteAddress: addr() }).then((r) => [r, i] as const),
       locked: (i: number) => signin(app, locked.email, pw, { remoteAddress: addr() }).then((r) => [r, i] as const),
     };
     const times: Record<keyof typeof kinds, number[]> = { unknown: [], wrong: [], locked: [] };
@@ -61,7 +63,6 @@ describeMatrix('sign-in answers do not reveal accounts', matrix(), (b) => {
     expect(new Set(bodies.values()).size).toBe(1);
     const med = { unknown: median(times.unknown), wrong: median(times.wrong), locked: median(times.locked) };
     const spread = Math.max(med.unknown, med.wrong, med.locked) - Math.min(med.unknown, med.wrong, med.locked);
-    console.log("MEDIANS", b.label, JSON.stringify(med));
     expect(spread, JSON.stringify(med)).toBeLessThan(5);
     // The right password of the locked account still fails: it was never checked.
     expect((await signin(app, locked.email, pw, { remoteAddress: addr() })).status).toBe(401);

@@ -29,7 +29,10 @@ describeMatrix('two-factor authentication (TOTP)', matrix(), (b) => {
     const clock = fixClock(app, midStep());
     const { user, token, pw } = await setupUsers(app);
 
-    expect((await call(app, 'GET', '/api/v1/auths/2fa', { token })).body).toMatchObject({ enabled: false, available: true });
+    expect((await call(app, 'GET', '/api/v1/auths/2fa', { token })).body).toMatchObject({
+      enabled: false,
+      available: true,
+    });
     // Re-authentication: the current password is needed to start.
     const noPw = await call(app, 'POST', '/api/v1/auths/2fa/setup', { token, body: {} });
     expect(noPw.status).toBe(401);
@@ -65,7 +68,11 @@ describeMatrix('two-factor authentication (TOTP)', matrix(), (b) => {
     const st = await call(app, 'GET', '/api/v1/auths/2fa', { token });
     expect(st.body).toMatchObject({ enabled: true, recovery_codes_remaining: 10 });
     // At rest: a sealed envelope, never the secret; codes only as HMACs.
-    const row = await app.ctx.db.selectFrom('user_security').selectAll().where('user_id', '=', user.id).executeTakeFirstOrThrow();
+    const row = await app.ctx.db
+      .selectFrom('user_security')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .executeTakeFirstOrThrow();
     expect(row.totp_secret_enc).toMatch(/^hsb1\./);
     expect(row.totp_secret_enc).not.toContain(secret);
     expect(row.totp_pending_enc).toBeNull();
@@ -184,6 +191,26 @@ describeMatrix('two-factor authentication (TOTP)', matrix(), (b) => {
     expect(both.map((r) => r.status).sort()).toEqual([200, 400]);
   });
 
+  it('a password reset ends the sign-ins half-way through (open challenges)', async () => {
+    const app = await make();
+    const clock = fixClock(app, midStep());
+    const { admin, user, token, pw } = await setupUsers(app);
+    const { secret } = await enrol(app, token, pw);
+    clock.advance(TOTP_STEP_MS);
+    const c = await signin(app, user.email, pw);
+    expect(c.body.two_factor_required).toBe(true);
+    const reset = await call(app, 'POST', `/api/v1/users/${user.id}/password`, {
+      token: admin.token,
+      body: { password: 'temporary password 1' },
+    });
+    expect(reset.status).toBe(200);
+    const v = await call(app, 'POST', '/api/v1/auths/2fa/verify', {
+      body: { challenge_token: c.body.challenge_token, code: totpCode(secret, clock.now) },
+    });
+    expect(v.status).toBe(401);
+    expect(v.body.error.code).toBe('two_factor_challenge_invalid');
+  });
+
   it('attempts per challenge are capped', async () => {
     const app = await make({ TWO_FACTOR_MAX_ATTEMPTS: '3', LOGIN_MAX_ATTEMPTS: '100' });
     const clock = fixClock(app, midStep());
@@ -195,18 +222,24 @@ describeMatrix('two-factor authentication (TOTP)', matrix(), (b) => {
     const bad = good === '123456' ? '654321' : '123456';
     const left: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await call(app, 'POST', '/api/v1/auths/2fa/verify', { body: { challenge_token: c.body.challenge_token, code: bad } });
+      const r = await call(app, 'POST', '/api/v1/auths/2fa/verify', {
+        body: { challenge_token: c.body.challenge_token, code: bad },
+      });
       expect(r.status).toBe(400);
       left.push(r.body.error.details.attempts_left);
     }
     expect(left).toEqual([2, 1, 0]);
     // The right code no longer helps on this challenge.
-    const late = await call(app, 'POST', '/api/v1/auths/2fa/verify', { body: { challenge_token: c.body.challenge_token, code: good } });
+    const late = await call(app, 'POST', '/api/v1/auths/2fa/verify', {
+      body: { challenge_token: c.body.challenge_token, code: good },
+    });
     expect(late.status).toBe(401);
     expect(late.body.error.code).toBe('two_factor_challenge_invalid');
     // A new sign-in gives a new challenge.
     const c2 = await signin(app, user.email, pw);
-    const ok = await call(app, 'POST', '/api/v1/auths/2fa/verify', { body: { challenge_token: c2.body.challenge_token, code: good } });
+    const ok = await call(app, 'POST', '/api/v1/auths/2fa/verify', {
+      body: { challenge_token: c2.body.challenge_token, code: good },
+    });
     expect(ok.status).toBe(200);
   });
 
@@ -264,9 +297,15 @@ describeMatrix('two-factor authentication (TOTP)', matrix(), (b) => {
     const { secret } = await enrol(app, token, pw);
     expect(events.some((e) => e.action === 'auth.2fa' && e.result === 'success')).toBe(true);
     clock.advance(TOTP_STEP_MS);
-    const noPw = await call(app, 'POST', '/api/v1/auths/2fa/disable', { token, body: { code: totpCode(secret, clock.now) } });
+    const noPw = await call(app, 'POST', '/api/v1/auths/2fa/disable', {
+      token,
+      body: { code: totpCode(secret, clock.now) },
+    });
     expect(noPw.status).toBe(401);
-    const noCode = await call(app, 'POST', '/api/v1/auths/2fa/disable', { token, body: { password: pw, code: '999999' } });
+    const noCode = await call(app, 'POST', '/api/v1/auths/2fa/disable', {
+      token,
+      body: { password: pw, code: '999999' },
+    });
     if (totpCode(secret, clock.now) !== '999999') expect(noCode.status).toBe(400);
     expect(events.some((e) => e.action === 'auth.2fa' && e.result === 'failure' && e.userId === user.id)).toBe(true);
     const off = await call(app, 'POST', '/api/v1/auths/2fa/disable', {
@@ -290,7 +329,9 @@ describeMatrix('two-factor authentication (TOTP)', matrix(), (b) => {
       'two_factor_not_enabled',
     );
     expect((await signin(app, user.email, pw)).body.token).toBeTruthy();
-    expect(await app.ctx.db.selectFrom('recovery_codes').selectAll().where('user_id', '=', user.id).execute()).toEqual([]);
+    expect(await app.ctx.db.selectFrom('recovery_codes').selectAll().where('user_id', '=', user.id).execute()).toEqual(
+      [],
+    );
     const sec = await call(app, 'GET', `/api/v1/users/${user.id}/security`, { token: admin.token });
     expect(sec.body.two_factor.enabled).toBe(false);
     await app.ctx.audit.flush();

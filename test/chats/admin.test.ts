@@ -60,6 +60,13 @@ describeMatrix('chats: admin access and export', matrix(), (b) => {
     }
     expect((await call(app, 'GET', `/api/v1/chats/${chat.id}`, { token: user.token })).body.title).toBe('Private');
     expect((await call(app, 'GET', '/api/v1/users/no-such-user/chats', { token: admin.token })).status).toBe(404);
+    // A folder id in the query must be that user's folder.
+    const adminFolder = (await call(app, 'POST', '/api/v1/folders', { token: admin.token, body: { name: 'mine' } }))
+      .body;
+    const mixed = await call(app, 'GET', `/api/v1/users/${user.user.id}/chats?folder_id=${adminFolder.id}`, {
+      token: admin.token,
+    });
+    expect(mixed.status).toBe(404);
   });
 
   it('ENABLE_ADMIN_CHAT_ACCESS=false: admins get 404 like anyone else', async () => {
@@ -80,12 +87,24 @@ describeMatrix('chats: admin access and export', matrix(), (b) => {
     for (let i = 0; i < 130; i++)
       await app.ctx.db
         .insertInto('chats')
-        .values({ id: `bulk-${String(i).padStart(3, '0')}`, user_id: other.user.id, folder_id: null, title: `bulk ${i}`, pinned: 0, archived: 0, created_at: 1000 + (i % 7), updated_at: 1000 })
+        .values({
+          id: `bulk-${String(i).padStart(3, '0')}`,
+          user_id: other.user.id,
+          folder_id: null,
+          title: `bulk ${i}`,
+          pinned: 0,
+          archived: 0,
+          created_at: 1000 + (i % 7),
+          updated_at: 1000,
+        })
         .execute();
     const r = await call(app, 'GET', '/api/v1/chats/export', { token: admin.token });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^application\/x-ndjson/);
-    const lines = r.text.trim().split('\n').map((l) => JSON.parse(l) as { id: string; user: { id: string; email: string }; messages: unknown[] });
+    const lines = r.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; user: { id: string; email: string }; messages: unknown[] });
     expect(lines).toHaveLength(131);
     expect(new Set(lines.map((l) => l.id)).size).toBe(131);
     const mine = lines.find((l) => l.id === chat.id)!;

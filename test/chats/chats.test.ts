@@ -21,7 +21,13 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
       body: {
         messages: [
           { role: 'system', content: 'Be brief.' },
-          { role: 'user', content: [{ type: 'text', text: 'Describe this picture' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Describe this picture' },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } },
+            ],
+          },
           {
             role: 'assistant',
             content: 'A cat.',
@@ -29,7 +35,11 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
             usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
             created_at: 1_700_000_000_000,
           },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+          },
           { role: 'tool', content: '42', tool_call_id: 'c1' },
         ],
       },
@@ -57,7 +67,10 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     expect(read.status).toBe(200);
     expect(read.body.messages.map((m: { id: string }) => m.id)).toEqual(chat.messages.map((m: { id: string }) => m.id));
 
-    const patched = await call(app, 'PATCH', `/api/v1/chats/${chat.id}`, { token, body: { title: 'Cats', pinned: true, archived: true } });
+    const patched = await call(app, 'PATCH', `/api/v1/chats/${chat.id}`, {
+      token,
+      body: { title: 'Cats', pinned: true, archived: true },
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ title: 'Cats', pinned: true, archived: true });
     expect((await call(app, 'PATCH', `/api/v1/chats/${chat.id}`, { token, body: {} })).status).toBe(400);
@@ -69,7 +82,10 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     });
     expect(appended.status).toBe(201);
     const mid = appended.body.items[0].id;
-    const edited = await call(app, 'PATCH', `/api/v1/chats/${chat.id}/messages/${mid}`, { token, body: { content: 'And a horse?' } });
+    const edited = await call(app, 'PATCH', `/api/v1/chats/${chat.id}/messages/${mid}`, {
+      token,
+      body: { content: 'And a horse?' },
+    });
     expect(edited.status).toBe(200);
     expect(edited.body.content).toBe('And a horse?');
     expect((await call(app, 'DELETE', `/api/v1/chats/${chat.id}/messages/${mid}`, { token })).status).toBe(200);
@@ -77,7 +93,9 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
 
     expect((await call(app, 'DELETE', `/api/v1/chats/${chat.id}`, { token })).status).toBe(200);
     expect((await call(app, 'GET', `/api/v1/chats/${chat.id}`, { token })).status).toBe(404);
-    expect(await app.ctx.db.selectFrom('chat_messages').select('id').where('chat_id', '=', chat.id).execute()).toEqual([]);
+    expect(await app.ctx.db.selectFrom('chat_messages').select('id').where('chat_id', '=', chat.id).execute()).toEqual(
+      [],
+    );
   });
 
   it('concurrent appends get consecutive positions', async () => {
@@ -87,11 +105,21 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     const chat = (await call(app, 'POST', '/api/v1/chats', { token, body: {} })).body;
     const rs = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        call(app, 'POST', `/api/v1/chats/${chat.id}/messages`, { token, body: { messages: [{ role: 'user', content: `m${i}` }, { role: 'assistant', content: `r${i}` }] } }),
+        call(app, 'POST', `/api/v1/chats/${chat.id}/messages`, {
+          token,
+          body: {
+            messages: [
+              { role: 'user', content: `m${i}` },
+              { role: 'assistant', content: `r${i}` },
+            ],
+          },
+        }),
       ),
     );
     expect(rs.every((r) => r.status === 201)).toBe(true);
-    const seqs = (await app.ctx.db.selectFrom('chat_messages').select('seq').where('chat_id', '=', chat.id).orderBy('seq').execute()).map((r) => r.seq);
+    const seqs = (
+      await app.ctx.db.selectFrom('chat_messages').select('seq').where('chat_id', '=', chat.id).orderBy('seq').execute()
+    ).map((r) => r.seq);
     expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     const msgs = (await call(app, 'GET', `/api/v1/chats/${chat.id}`, { token })).body.messages as { content: string }[];
     for (let i = 0; i < 20; i += 2) expect(msgs[i + 1]!.content).toBe(msgs[i]!.content.replace('m', 'r'));
@@ -103,7 +131,10 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     const { token } = await makeUser(app);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await call(app, 'POST', '/api/v1/chats', { token, body: { title: `Chat ${i}`, messages: [{ role: 'user', content: `body ${i}` }] } });
+      const r = await call(app, 'POST', '/api/v1/chats', {
+        token,
+        body: { title: `Chat ${i}`, messages: [{ role: 'user', content: `body ${i}` }] },
+      });
       ids.push(r.body.id);
       await sleep(3);
     }
@@ -113,7 +144,10 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     const p3 = await call(app, 'GET', '/api/v1/chats?limit=2&page=3', { token });
     expect(p3.body.items.map((c: { id: string }) => c.id)).toEqual([ids[0]]);
     // Updating a chat moves it to the top.
-    await call(app, 'POST', `/api/v1/chats/${ids[1]}/messages`, { token, body: { messages: [{ role: 'user', content: 'The Quokka_100% answer' }] } });
+    await call(app, 'POST', `/api/v1/chats/${ids[1]}/messages`, {
+      token,
+      body: { messages: [{ role: 'user', content: 'The Quokka_100% answer' }] },
+    });
     expect((await call(app, 'GET', '/api/v1/chats?limit=1', { token })).body.items[0].id).toBe(ids[1]);
 
     // Search: content (case-insensitive, LIKE wildcards are literal) and title.
@@ -128,18 +162,27 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     await call(app, 'PATCH', `/api/v1/chats/${ids[0]}`, { token, body: { archived: true } });
     await call(app, 'PATCH', `/api/v1/chats/${ids[2]}`, { token, body: { pinned: true } });
     expect((await call(app, 'GET', '/api/v1/chats', { token })).body.total).toBe(4);
-    expect((await call(app, 'GET', '/api/v1/chats?archived=true', { token })).body.items.map((c: { id: string }) => c.id)).toEqual([ids[0]]);
+    expect(
+      (await call(app, 'GET', '/api/v1/chats?archived=true', { token })).body.items.map((c: { id: string }) => c.id),
+    ).toEqual([ids[0]]);
     expect((await call(app, 'GET', '/api/v1/chats?archived=all', { token })).body.total).toBe(5);
-    expect((await call(app, 'GET', '/api/v1/chats?pinned=true', { token })).body.items.map((c: { id: string }) => c.id)).toEqual([ids[2]]);
+    expect(
+      (await call(app, 'GET', '/api/v1/chats?pinned=true', { token })).body.items.map((c: { id: string }) => c.id),
+    ).toEqual([ids[2]]);
 
     const folder = await call(app, 'POST', '/api/v1/folders', { token, body: { name: 'Projects' } });
     expect(folder.status).toBe(201);
-    expect((await call(app, 'PATCH', `/api/v1/chats/${ids[3]}`, { token, body: { folder_id: folder.body.id } })).body.folder_id).toBe(folder.body.id);
+    expect(
+      (await call(app, 'PATCH', `/api/v1/chats/${ids[3]}`, { token, body: { folder_id: folder.body.id } })).body
+        .folder_id,
+    ).toBe(folder.body.id);
     const inFolder = await call(app, 'GET', `/api/v1/chats?folder_id=${folder.body.id}`, { token });
     expect(inFolder.body.items.map((c: { id: string }) => c.id)).toEqual([ids[3]]);
     const renamed = await call(app, 'PATCH', `/api/v1/folders/${folder.body.id}`, { token, body: { name: 'Work' } });
     expect(renamed.body.name).toBe('Work');
-    expect((await call(app, 'GET', '/api/v1/folders', { token })).body.items.map((f: { name: string }) => f.name)).toEqual(['Work']);
+    expect(
+      (await call(app, 'GET', '/api/v1/folders', { token })).body.items.map((f: { name: string }) => f.name),
+    ).toEqual(['Work']);
     // Deleting the folder keeps its chats, outside any folder.
     expect((await call(app, 'DELETE', `/api/v1/folders/${folder.body.id}`, { token })).status).toBe(200);
     expect((await call(app, 'GET', `/api/v1/chats/${ids[3]}`, { token })).body.folder_id).toBeNull();
@@ -147,7 +190,9 @@ describeMatrix('chats: contract, folders, search', matrix(), (b) => {
     const f2 = await call(app, 'POST', '/api/v1/folders', { token, body: { name: 'F2' } });
     const inF2 = await call(app, 'POST', '/api/v1/chats', { token, body: { folder_id: f2.body.id } });
     expect(inF2.body.folder_id).toBe(f2.body.id);
-    expect((await call(app, 'PATCH', `/api/v1/chats/${inF2.body.id}`, { token, body: { folder_id: null } })).body.folder_id).toBeNull();
+    expect(
+      (await call(app, 'PATCH', `/api/v1/chats/${inF2.body.id}`, { token, body: { folder_id: null } })).body.folder_id,
+    ).toBeNull();
   });
 
   it('refuses unknown fields, invalid roles and oversized lists', async () => {

@@ -29,7 +29,9 @@ describeMatrix('chats: ownership negatives', matrix(), (b) => {
     ).body;
     const aMsg = aChat.messages[0].id as string;
     await call(app, 'POST', `/api/v1/chats/${aChat.id}/share`, { token: A });
-    const bChat = (await call(app, 'POST', '/api/v1/chats', { token: B, body: { messages: [{ role: 'user', content: 'bob' }] } })).body;
+    const bChat = (
+      await call(app, 'POST', '/api/v1/chats', { token: B, body: { messages: [{ role: 'user', content: 'bob' }] } })
+    ).body;
     const bMsg = bChat.messages[0].id as string;
     const bFolder = (await call(app, 'POST', '/api/v1/folders', { token: B, body: { name: 'Bob folder' } })).body;
 
@@ -74,8 +76,12 @@ describeMatrix('chats: ownership negatives', matrix(), (b) => {
     // A refused create left no chat behind.
     expect((await call(app, 'GET', '/api/v1/chats', { token: B })).body.total).toBe(1);
     // Bob's list and search never show Alice's chat.
-    expect((await call(app, 'GET', '/api/v1/chats', { token: B, query: { q: 'alice', archived: 'all' } })).body.total).toBe(0);
-    expect((await call(app, 'GET', '/api/v1/folders', { token: B })).body.items.map((f: { id: string }) => f.id)).toEqual([bFolder.id]);
+    expect(
+      (await call(app, 'GET', '/api/v1/chats', { token: B, query: { q: 'alice', archived: 'all' } })).body.total,
+    ).toBe(0);
+    expect(
+      (await call(app, 'GET', '/api/v1/folders', { token: B })).body.items.map((f: { id: string }) => f.id),
+    ).toEqual([bFolder.id]);
     // A non-admin cannot use the admin routes either.
     expect((await call(app, 'GET', `/api/v1/users/${alice.user.id}/chats`, { token: B })).status).toBe(403);
     expect((await call(app, 'GET', '/api/v1/chats/export', { token: B })).status).toBe(403);

@@ -14,13 +14,27 @@ describeMatrix('chats: retention', matrix(), (b) => {
     await signup(app);
     const u = await makeUser(app);
     const mk = async (title: string) =>
-      (await call(app, 'POST', '/api/v1/chats', { token: u.token, body: { title, messages: [{ role: 'user', content: title }] } })).body.id as string;
-    const ids = { recent: await mk('recent'), old: await mk('old'), oldPinned: await mk('old pinned'), oldArchived: await mk('old archived') };
+      (
+        await call(app, 'POST', '/api/v1/chats', {
+          token: u.token,
+          body: { title, messages: [{ role: 'user', content: title }] },
+        })
+      ).body.id as string;
+    const ids = {
+      recent: await mk('recent'),
+      old: await mk('old'),
+      oldPinned: await mk('old pinned'),
+      oldArchived: await mk('old archived'),
+    };
     await call(app, 'PATCH', `/api/v1/chats/${ids.oldPinned}`, { token: u.token, body: { pinned: true } });
     await call(app, 'PATCH', `/api/v1/chats/${ids.oldArchived}`, { token: u.token, body: { archived: true } });
     await call(app, 'POST', `/api/v1/chats/${ids.old}/share`, { token: u.token });
     const longAgo = Date.now() - 31 * DAY;
-    await app.ctx.db.updateTable('chats').set({ updated_at: longAgo }).where('id', 'in', [ids.old, ids.oldPinned, ids.oldArchived]).execute();
+    await app.ctx.db
+      .updateTable('chats')
+      .set({ updated_at: longAgo })
+      .where('id', 'in', [ids.old, ids.oldPinned, ids.oldArchived])
+      .execute();
     return { u, ids };
   }
   const remaining = async (app: TestApp) =>
@@ -34,9 +48,15 @@ describeMatrix('chats: retention', matrix(), (b) => {
     expect(r).toEqual({ ran: true, deleted: 2 });
     expect(await remaining(app)).toEqual(['old pinned', 'recent']);
     for (const t of ['chat_messages', 'chat_shares'] as const)
-      expect(await app.ctx.db.selectFrom(t).select('id').where('chat_id', 'in', [ids.old, ids.oldArchived]).execute()).toEqual([]);
+      expect(
+        await app.ctx.db.selectFrom(t).select('id').where('chat_id', 'in', [ids.old, ids.oldArchived]).execute(),
+      ).toEqual([]);
     await app.ctx.audit.flush();
-    const ev = await app.ctx.db.selectFrom('audit_events').select('details').where('action', '=', 'chat.retention_deleted').execute();
+    const ev = await app.ctx.db
+      .selectFrom('audit_events')
+      .select('details')
+      .where('action', '=', 'chat.retention_deleted')
+      .execute();
     expect(JSON.parse(ev[0]!.details!).count).toBe(2);
     // The lease was released.
     expect(await app.ctx.db.selectFrom('job_leases').select('name').execute()).toEqual([]);
@@ -65,11 +85,16 @@ describeMatrix('chats: retention', matrix(), (b) => {
     // Concurrent takers of a free lease: exactly one wins.
     await releaseLease(a.ctx.db, RETENTION_LEASE, 'instance-a');
     const wins = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => acquireLease((i % 2 ? a : second).ctx.db, RETENTION_LEASE, `h${i}`, 60_000, now)),
+      Array.from({ length: 8 }, (_, i) =>
+        acquireLease((i % 2 ? a : second).ctx.db, RETENTION_LEASE, `h${i}`, 60_000, now),
+      ),
     );
     expect(wins.filter(Boolean)).toHaveLength(1);
     // A crashed holder's lease expires and B takes over.
-    expect(await runChatRetention(second.ctx, { holder: 'instance-b', now: now + 61_000 })).toEqual({ ran: true, deleted: 2 });
+    expect(await runChatRetention(second.ctx, { holder: 'instance-b', now: now + 61_000 })).toEqual({
+      ran: true,
+      deleted: 2,
+    });
     expect(await remaining(a)).toEqual(['old pinned', 'recent']);
   });
 });

@@ -9,7 +9,12 @@ describeMatrix('chats: share links', matrix(), (b) => {
   const auditCount = async (app: TestApp, action: string, chatId: string) => {
     await app.ctx.audit.flush();
     return (
-      await app.ctx.db.selectFrom('audit_events').select('seq').where('action', '=', action).where('resource_id', '=', chatId).execute()
+      await app.ctx.db
+        .selectFrom('audit_events')
+        .select('seq')
+        .where('action', '=', action)
+        .where('resource_id', '=', chatId)
+        .execute()
     ).length;
   };
 
@@ -20,7 +25,10 @@ describeMatrix('chats: share links', matrix(), (b) => {
     const owner = await makeUser(app);
     const viewer = await makeUser(app);
     const chat = (
-      await call(app, 'POST', '/api/v1/chats', { token: owner.token, body: { title: 'Shared', messages: [{ role: 'user', content: 'v1' }] } })
+      await call(app, 'POST', '/api/v1/chats', {
+        token: owner.token,
+        body: { title: 'Shared', messages: [{ role: 'user', content: 'v1' }] },
+      })
     ).body;
 
     const s = await call(app, 'POST', `/api/v1/chats/${chat.id}/share`, { token: owner.token });
@@ -42,15 +50,24 @@ describeMatrix('chats: share links', matrix(), (b) => {
     expect((await call(app, 'GET', `/api/v1/chats/shared/${shareId}`)).status).toBe(401);
     // Guesses and malformed ids are just not found.
     for (const guess of ['A'.repeat(32), shareId.slice(0, 31), `${shareId}x`, chat.id])
-      expect((await call(app, 'GET', `/api/v1/chats/shared/${encodeURIComponent(guess)}`, { token: viewer.token })).status).toBe(404);
+      expect(
+        (await call(app, 'GET', `/api/v1/chats/shared/${encodeURIComponent(guess)}`, { token: viewer.token })).status,
+      ).toBe(404);
 
     // Read-only snapshot: later changes do not show until the owner refreshes (same id).
-    await call(app, 'POST', `/api/v1/chats/${chat.id}/messages`, { token: owner.token, body: { messages: [{ role: 'assistant', content: 'v2' }] } });
-    expect((await call(app, 'GET', `/api/v1/chats/shared/${shareId}`, { token: viewer.token })).body.messages).toHaveLength(1);
+    await call(app, 'POST', `/api/v1/chats/${chat.id}/messages`, {
+      token: owner.token,
+      body: { messages: [{ role: 'assistant', content: 'v2' }] },
+    });
+    expect(
+      (await call(app, 'GET', `/api/v1/chats/shared/${shareId}`, { token: viewer.token })).body.messages,
+    ).toHaveLength(1);
     const again = await call(app, 'POST', `/api/v1/chats/${chat.id}/share`, { token: owner.token });
     expect(again.status).toBe(200);
     expect(again.body.share_id).toBe(shareId);
-    expect((await call(app, 'GET', `/api/v1/chats/shared/${shareId}`, { token: viewer.token })).body.messages).toHaveLength(2);
+    expect(
+      (await call(app, 'GET', `/api/v1/chats/shared/${shareId}`, { token: viewer.token })).body.messages,
+    ).toHaveLength(2);
     // The viewer can neither change nor revoke it.
     expect((await call(app, 'DELETE', `/api/v1/chats/${chat.id}/share`, { token: viewer.token })).status).toBe(404);
     expect((await call(app, 'POST', `/api/v1/chats/shared/${shareId}`, { token: viewer.token })).status).toBe(404);
@@ -66,7 +83,9 @@ describeMatrix('chats: share links', matrix(), (b) => {
     expect(fresh.body.share_id).not.toBe(shareId);
     // Deleting the chat deletes its link.
     await call(app, 'DELETE', `/api/v1/chats/${chat.id}`, { token: owner.token });
-    expect((await call(app, 'GET', `/api/v1/chats/shared/${fresh.body.share_id}`, { token: viewer.token })).status).toBe(404);
+    expect(
+      (await call(app, 'GET', `/api/v1/chats/shared/${fresh.body.share_id}`, { token: viewer.token })).status,
+    ).toBe(404);
   });
 
   it('ENABLE_COMMUNITY_SHARING=false: creating is refused and existing links stop resolving', async () => {

@@ -15,6 +15,7 @@ import {
   startServer,
   watchPage,
   type Server,
+  poll,
 } from './browser.js';
 
 const SECRET = 'sk-upstream-admin-e2e-S3cr3t-value';
@@ -93,7 +94,7 @@ describeBrowser('web UI: admin console (chromium, strict CSP)', () => {
     await page.getByRole('cell', { name: 'connection.created' }).waitFor();
     await page.getByLabel('Action').fill('group.*');
     await page.getByRole('button', { name: 'Apply filters' }).click();
-    await expect.poll(() => page.getByRole('cell', { name: 'connection.created' }).count()).toBe(0);
+    await poll(() => page.getByRole('cell', { name: 'connection.created' }).count()).toBe(0);
     await page.getByRole('cell', { name: 'group.created' }).waitFor();
     const actions = await page.locator('tbody td.mono').allInnerTexts();
     expect(actions.length).toBeGreaterThan(0);

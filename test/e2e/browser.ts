@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { describe } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createTestApp, REQUIRE_SERVICES, SQLITE, type TestApp } from '../harness.js';
 
 export const CHROMIUM_PATH = process.env.HRIDAAI_CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -172,3 +172,8 @@ export async function webStorageDump(page: Page): Promise<string> {
 }
 
 export const JWT_SHAPE = /eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}/;
+
+/** `expect.poll` with room for a loaded machine (the default gives up after one second). */
+export function poll<T>(fn: () => T | Promise<T>, timeout = 20_000) {
+  return expect.poll(fn, { timeout, interval: 100 });
+}

@@ -15,6 +15,7 @@ import {
   watchPage,
   type PageWatch,
   type Server,
+  poll,
 } from './browser.js';
 
 describeBrowser('web UI: chat history and share links (chromium, strict CSP)', () => {
@@ -144,7 +145,7 @@ describeBrowser('web UI: chat history and share links (chromium, strict CSP)', (
     await page.getByRole('heading', { name: 'Leek soup', level: 1 }).waitFor();
     await folder.getByRole('button', { name: 'Leek soup' }).waitFor();
     await page.getByRole('button', { name: 'Archive', exact: true }).click();
-    await expect.poll(() => new URL(page.url()).pathname).toBe('/chat');
+    await poll(() => new URL(page.url()).pathname).toBe('/chat');
     await folder.getByText('Empty.').waitFor();
     await sidebar.getByRole('button', { name: 'Archived' }).click();
     await sidebar.getByRole('button', { name: 'Leek soup' }).click();
@@ -156,7 +157,7 @@ describeBrowser('web UI: chat history and share links (chromium, strict CSP)', (
     // ---- search finds message text
     await sidebar.getByLabel('Search chats').fill('lisbon');
     await sidebar.getByRole('button', { name: /Trip plan/ }).waitFor();
-    await expect.poll(() => sidebar.getByRole('button', { name: 'Leek soup' }).count()).toBe(0);
+    await poll(() => sidebar.getByRole('button', { name: 'Leek soup' }).count()).toBe(0);
     await sidebar.getByRole('button', { name: /Trip plan/ }).waitFor();
     await sidebar.getByLabel('Search chats').fill('');
 
@@ -166,8 +167,8 @@ describeBrowser('web UI: chat history and share links (chromium, strict CSP)', (
     await page.getByRole('button', { name: 'Chat options' }).click();
     await page.getByRole('button', { name: 'Delete chat' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-    await expect.poll(() => new URL(page.url()).pathname).toBe('/chat');
-    await expect.poll(() => sidebar.getByRole('button', { name: /Trip plan/ }).count()).toBe(0);
+    await poll(() => new URL(page.url()).pathname).toBe('/chat');
+    await poll(() => sidebar.getByRole('button', { name: /Trip plan/ }).count()).toBe(0);
     const left = await call(server.app, 'GET', '/api/v1/chats?archived=all', { token: alice.token });
     expect(left.body.items.map((c: { title: string }) => c.title)).toEqual(['Leek soup']);
 

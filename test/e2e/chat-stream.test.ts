@@ -16,6 +16,7 @@ import {
   watchPage,
   type PageWatch,
   type Server,
+  poll,
 } from './browser.js';
 
 const UPSTREAM_KEY = 'sk-upstream-e2e-0123456789';
@@ -65,7 +66,7 @@ describeBrowser('web UI: chat with the gateway and a streaming upstream (chromiu
     watches.push(watchPage(page));
     await page.goto(`${server.url}/chat`);
     const picker = page.getByLabel('Model');
-    await expect.poll(() => picker.inputValue()).toBe('mock-gpt');
+    await poll(() => picker.inputValue()).toBe('mock-gpt');
     const options = await picker.locator('option').allInnerTexts();
     expect(options).toEqual(['mock-gpt']);
 
@@ -95,7 +96,7 @@ describeBrowser('web UI: chat with the gateway and a streaming upstream (chromiu
     const page = await ctx.newPage();
     watches.push(watchPage(page));
     await page.goto(`${server.url}/chat`);
-    await expect.poll(() => page.getByLabel('Model').inputValue()).toBe('mock-gpt');
+    await poll(() => page.getByLabel('Model').inputValue()).toBe('mock-gpt');
     await page.getByLabel('Message', { exact: true }).fill('Talk for a long time');
     await page.keyboard.press('Enter');
     const answer = page.getByRole('article', { name: 'Answer' });
@@ -103,7 +104,7 @@ describeBrowser('web UI: chat with the gateway and a streaming upstream (chromiu
     await page.getByRole('button', { name: 'Stop' }).click();
     await answer.getByText('Stopped.').waitFor();
     await page.getByRole('button', { name: 'Send' }).waitFor();
-    await expect.poll(() => completions(upstream)[0]?.clientAborted, { timeout: 10_000 }).toBe(true);
+    await poll(() => completions(upstream)[0]?.clientAborted).toBe(true);
     expect(completions(upstream)[0]!.chunksSent).toBeLessThan(200);
     const shown = await answer.innerText();
     expect(shown).not.toContain('tok199');
@@ -121,7 +122,7 @@ describeBrowser('web UI: chat with the gateway and a streaming upstream (chromiu
     const page = await ctx.newPage();
     watches.push(watchPage(page));
     await page.goto(`${server.url}/chat`);
-    await expect.poll(() => page.getByLabel('Model').inputValue()).toBe('mock-gpt');
+    await poll(() => page.getByLabel('Model').inputValue()).toBe('mock-gpt');
     await page.getByLabel('Message', { exact: true }).fill('Be nasty');
     await page.keyboard.press('Enter');
     const answer = page.getByRole('article', { name: 'Answer' });

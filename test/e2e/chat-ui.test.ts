@@ -16,6 +16,7 @@ import {
   startServer,
   watchPage,
   type Server,
+  poll,
 } from './browser.js';
 
 const frame = (content: string) => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`;
@@ -47,6 +48,11 @@ async function intercept(page: Page): Promise<Interceptor> {
     else await r.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: sse(['ok']) });
   });
   return it;
+}
+
+/** A signed-in account: the first admin on a fresh server (which would otherwise show onboarding), else a user. */
+async function someUser(app: Server['app']): Promise<{ token: string }> {
+  return signup(app).catch(() => makeUser(app, { role: 'user' }));
 }
 
 describeBrowser('web UI: chat page (chromium)', () => {
@@ -81,7 +87,7 @@ describeBrowser('web UI: chat page (chromium)', () => {
 
       await page.goto(`${server.url}/chat`);
       const model = page.getByLabel('Model');
-      await expect.poll(() => model.inputValue()).toBe('fixture-model');
+      await poll(() => model.inputValue()).toBe('fixture-model');
       await page.getByLabel('Message', { exact: true }).fill('hello');
       await page.keyboard.press('Enter');
 
@@ -126,10 +132,8 @@ describeBrowser('web UI: chat page (chromium)', () => {
       expect(await page.getByRole('article', { name: 'Answer' }).count()).toBe(1);
 
       // ---- the conversation is stored: a reload shows it again, at its own address
-      await expect.poll(() => new URL(page.url()).pathname).toMatch(/^\/chat\/[0-9a-f-]{36}$/);
-      await expect
-        .poll(async () => (await call(server.app, 'GET', '/api/v1/chats', { token })).body.items.length)
-        .toBe(1);
+      await poll(() => new URL(page.url()).pathname).toMatch(/^\/chat\/[0-9a-f-]{36}$/);
+      await poll(async () => (await call(server.app, 'GET', '/api/v1/chats', { token })).body.items.length).toBe(1);
       await page.reload();
       await page.getByRole('article', { name: 'Answer' }).getByText('second answer').waitFor();
       expect(await page.getByRole('article', { name: 'Your message' }).innerText()).toContain('hello');
@@ -181,9 +185,51 @@ describeBrowser('web UI: chat page (chromium)', () => {
     }, 120_000);
   }
 
+  it('previews HTML from an answer only inside a sandboxed iframe with the iframe policy first', async () => {
+    // No page CSP here: the iframe's own policy and sandbox must hold on their own.
+    const server = servers.none!;
+    const { token } = await someUser(server.app);
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.addCookies([{ name: 'token', value: token, url: server.url, httpOnly: true, sameSite: 'Lax' }]);
+    const page = await ctx.newPage();
+    const api = await intercept(page);
+    const html =
+      '<h1 id="t">Artifact</h1><script>parent.__artifact_parent=1; document.body.dataset.ran="1"</script>' +
+      '<img src=x onerror="parent.__artifact_img=1">';
+    api.next.push((r) =>
+      r.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body: sse(['A page:\n\n```html\n', html, '\n```\n']),
+      }),
+    );
+    await page.goto(`${server.url}/chat`);
+    await poll(() => page.getByLabel('Model').inputValue()).toBe('fixture-model');
+    await page.getByLabel('Message', { exact: true }).fill('make a page');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Preview HTML' }).click();
+    const iframe = page.locator('iframe.artifact');
+    await iframe.waitFor();
+    expect(await iframe.getAttribute('sandbox')).toBe('allow-scripts');
+    const frame = await (await iframe.elementHandle())!.contentFrame();
+    await frame!.locator('#t').waitFor();
+    // The policy is the first element of the document, before the content.
+    expect(await frame!.evaluate<string>('document.head.firstElementChild.outerHTML')).toBe(
+      `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">`,
+    );
+    expect(await frame!.evaluate<string | undefined>('document.body.dataset.ran')).toBeUndefined();
+    // An opaque origin: no cookies, no way into this page.
+    expect(await frame!.evaluate<string>('location.origin')).toBe('null');
+    await page.waitForTimeout(300);
+    expect(await page.evaluate<string[]>(`['__artifact_parent','__artifact_img'].filter((k) => k in window)`)).toEqual(
+      [],
+    );
+    await ctx.close();
+  });
+
   it('shows a clear message when no model service is configured', async () => {
     const server = servers.csp!;
-    const { token } = await makeUser(server.app, { role: 'user' });
+    const { token } = await someUser(server.app);
     const ctx = await browser.newContext();
     await ctx.addCookies([{ name: 'token', value: token, url: server.url, httpOnly: true, sameSite: 'Lax' }]);
     const page = await ctx.newPage();

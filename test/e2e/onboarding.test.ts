@@ -20,6 +20,7 @@ import {
   webStorageDump,
   type PageWatch,
   type Server,
+  poll,
 } from './browser.js';
 
 const PASSWORD = 'correct horse battery';
@@ -149,7 +150,7 @@ describeBrowser('web UI: onboarding, sign-up, approval (chromium, strict CSP)', 
 
     // ---- the approved user chats: the answer streams in from the fixture upstream
     upstream.set({ chunks: 6, chunkDelayMs: 60, chunkText: (i) => `part${i} ` });
-    await expect.poll(() => user.getByLabel('Model').inputValue()).toBe('mock-gpt');
+    await poll(() => user.getByLabel('Model').inputValue()).toBe('mock-gpt');
     await user.getByLabel('Message', { exact: true }).fill('Hello from a phone');
     await user.getByRole('button', { name: 'Send' }).click();
     await user.getByRole('article', { name: 'Answer' }).getByText('part5').waitFor();
@@ -203,7 +204,7 @@ describeBrowser('web UI: onboarding, sign-up, approval (chromium, strict CSP)', 
       s.textContent = 'window.__inlineRan = true';
       document.body.appendChild(s);
     })()`);
-    await expect.poll(() => w.csp.length).toBeGreaterThan(0);
+    await poll(() => w.csp.length).toBeGreaterThan(0);
     expect(await page.evaluate<boolean>('window.__inlineRan === true')).toBe(false);
     await ctx.close();
   });

@@ -16,6 +16,7 @@ import {
   watchPage,
   type PageWatch,
   type Server,
+  poll,
 } from './browser.js';
 
 const PASSWORD = 'correct horse battery';
@@ -65,26 +66,22 @@ describeBrowser('web UI: account settings (chromium, strict CSP)', () => {
     await page.getByRole('button', { name: 'Save profile' }).click();
     await page.getByText('Profile saved.').waitFor();
     await page.locator('input[type=file]').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: PNG });
-    await expect
-      .poll(
-        async () =>
-          (
-            await server.app.ctx.db
-              .selectFrom('profile_images')
-              .select('content_type')
-              .where('user_id', '=', u.user.id)
-              .executeTakeFirst()
-          )?.content_type,
-      )
-      .toBe('image/png');
+    await poll(
+      async () =>
+        (
+          await server.app.ctx.db
+            .selectFrom('profile_images')
+            .select('content_type')
+            .where('user_id', '=', u.user.id)
+            .executeTakeFirst()
+        )?.content_type,
+    ).toBe('image/png');
     // The page shows the new image (1×1), not the default avatar.
-    await expect
-      .poll(() =>
-        page.evaluate<boolean>(
-          "(() => { const i = document.querySelector('img.avatar'); return !!i && i.complete && i.naturalWidth === 1; })()",
-        ),
-      )
-      .toBe(true);
+    await poll(() =>
+      page.evaluate<boolean>(
+        "(() => { const i = document.querySelector('img.avatar'); return !!i && i.complete && i.naturalWidth === 1; })()",
+      ),
+    ).toBe(true);
     expect(
       (await server.app.ctx.db.selectFrom('users').select('name').where('id', '=', u.user.id).executeTakeFirst())?.name,
     ).toBe('Inês');

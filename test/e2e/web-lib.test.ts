@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../../web/src/lib/markdown.js';
 import { SseParser, type StreamEvent } from '../../web/src/lib/sse.js';
+import { findArtifacts, sandboxDocument } from '../../web/src/lib/artifacts.js';
 
 describe('web: Markdown of model answers', () => {
   it('escapes raw HTML: no tag a model writes reaches the DOM', () => {
@@ -84,5 +85,30 @@ describe('web: chat stream parser', () => {
       'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n' + 'data: not json\n\n' + 'event: ping\n\n' + frame('x'),
     );
     expect(events).toEqual([{ type: 'delta', content: 'x' }]);
+  });
+});
+
+describe('web: HTML artifacts', () => {
+  it('finds html and svg code blocks only', () => {
+    const md = 'x\n```html\n<p>a</p>\n```\n```js\nlet a\n```\n~~~svg\n<svg></svg>\n~~~\n';
+    expect(findArtifacts(md)).toEqual([
+      { lang: 'html', code: '<p>a</p>' },
+      { lang: 'svg', code: '<svg></svg>' },
+    ]);
+  });
+
+  it('puts the policy before any byte of the content, which cannot close the attribute', () => {
+    const policy = "default-src 'none'; style-src 'unsafe-inline'";
+    const doc = sandboxDocument(
+      '<!-- <head> --><head><meta http-equiv="Content-Security-Policy" content="default-src *">',
+      policy,
+    );
+    expect(
+      doc.startsWith(
+        `<!DOCTYPE html><meta http-equiv="Content-Security-Policy" content="${policy.replace(/'/g, "'")}">`,
+      ),
+    ).toBe(true);
+    const evil = sandboxDocument('x', 'a" onload="alert(1)');
+    expect(evil).toContain('content="a&quot; onload=&quot;alert(1)"');
   });
 });

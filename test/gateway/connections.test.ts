@@ -197,17 +197,42 @@ describeMatrix('connections (admin)', matrix(), (b) => {
       .set({ headers_enc: main.headers_enc, api_key_enc: main.api_key_enc })
       .where('id', '=', broken.body.id)
       .execute();
+    // Using it is an error (never the ciphertext) …
+    const t = await call(env.app, 'POST', `/api/v1/connections/${broken.body.id}/test`, { token: env.admin.token });
+    expect(t.status).toBe(500);
+    expect(t.body.error.code).toBe('secret_unreadable');
+    for (const part of [
+      main.headers_enc!.split('.')[3]!,
+      main.api_key_enc!.split('.')[3]!,
+      row.api_key_enc!.split('.')[3]!,
+    ])
+      expect(t.text).not.toContain(part);
+    // … the admin still sees it, flagged, so it can be repaired …
     const g = await call(env.app, 'GET', `/api/v1/connections/${broken.body.id}`, { token: env.admin.token });
-    expect(g.status).toBe(500);
-    expect(g.body.error.code).toBe('secret_unreadable');
+    expect(g.status).toBe(200);
+    expect(g.body).toMatchObject({ secrets_readable: false, api_key: '********', headers: {} });
     expect(g.text).not.toContain(main.headers_enc!.split('.')[3]!);
-    expect(g.text).not.toContain(row.api_key_enc!.split('.')[3]!);
-    // The catalog skips it (logged) and keeps serving the other connections.
+    const listed = await call(env.app, 'GET', '/api/v1/connections', { token: env.admin.token });
+    expect(listed.status).toBe(200);
+    // … the catalog skips it (logged) and keeps serving the other connections …
     await env.app.ctx.db.updateTable('model_connections').set({ updated_at: Date.now() }).execute();
     await call(env.app, 'PATCH', `/api/v1/connections/${connId}`, { token: env.admin.token, body: { name: 'main' } });
     const list = await call(env.app, 'GET', '/api/v1/models', { token: env.admin.token });
     expect(list.status).toBe(200);
     expect(list.text).not.toContain('brk.');
+    // … keeping a value that does not open is refused; new values repair it.
+    const keep = await call(env.app, 'PATCH', `/api/v1/connections/${broken.body.id}`, {
+      token: env.admin.token,
+      body: { headers: { 'X-A': '********' } },
+    });
+    expect(keep.status).toBe(500);
+    const fixed = await call(env.app, 'PATCH', `/api/v1/connections/${broken.body.id}`, {
+      token: env.admin.token,
+      body: { api_key: UPSTREAM_KEY, headers: { 'X-A': 'new' } },
+    });
+    expect(fixed.body.secrets_readable).toBe(true);
+    const models = await call(env.app, 'GET', '/api/v1/models', { token: env.admin.token });
+    expect(models.text).toContain('brk.mock-gpt');
     await env.app.ctx.db.deleteFrom('model_connections').where('id', '=', broken.body.id).execute();
   });
 });

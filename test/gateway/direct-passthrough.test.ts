@@ -247,3 +247,31 @@ describeMatrix('OpenAI pass-through', matrix().slice(0, 2), (b) => {
     expect(audit.map((a) => JSON.parse(a.details ?? '{}').path)).toContain('chat/completions');
   });
 });
+
+describeMatrix('direct connections under OFFLINE_MODE', matrix().slice(0, 1), (b) => {
+  let env: GatewayEnv;
+  beforeAll(async () => {
+    env = await gatewayEnv(b, {
+      listen: false,
+      env: { ENABLE_DIRECT_CONNECTIONS: 'true', ENABLE_RAG_LOCAL_WEB_FETCH: 'true', OFFLINE_MODE: 'true' },
+    });
+  });
+  afterAll(async () => env?.close());
+
+  it('a user connection is not one the admin configured: refused; admin connections keep working', async () => {
+    const u = await makeUser(env.app, { role: 'user' });
+    const r = await call(env.app, 'POST', '/api/v1/user/connections', {
+      token: u.token,
+      body: { type: 'openai', name: 'x', base_url: env.openai.baseUrl },
+    });
+    expect(r.status).toBe(403);
+    expect(r.body.error.message).toContain('OFFLINE_MODE');
+    const c = await call(env.app, 'POST', '/api/v1/chat/completions', { token: u.token, body: ask('direct/x/y') });
+    expect(c.status).toBe(403);
+    const admin = await call(env.app, 'POST', '/api/v1/chat/completions', {
+      token: env.admin.token,
+      body: ask('mock-gpt'),
+    });
+    expect(admin.status).toBe(200);
+  });
+});

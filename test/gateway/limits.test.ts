@@ -216,6 +216,24 @@ describeMatrix('gateway limits and budgets', matrix({ full: true }), (b) => {
     expect(r.body.error.message).toContain('the model mock-small');
   });
 
+  it('when Redis does not answer, gateway requests are refused (503), never let through', async () => {
+    if (!b.redis) return;
+    const u = await freshUser();
+    const other = await createTestApp(b, { shareWith: env.app, env: env.app.env });
+    try {
+      const ok = await call(other, 'POST', '/api/v1/chat/completions', { token: u.token, body: chat() });
+      expect(ok.status).toBe(200);
+      other.ctx.redis!.cmd.disconnect();
+      const before = env.openai.requests.length;
+      const r = await call(other, 'POST', '/api/v1/chat/completions', { token: u.token, body: chat() });
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe('service_unavailable');
+      expect(env.openai.requests.length).toBe(before);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('limit rows are admin-only, validated and audited changes', async () => {
     const u = await freshUser();
     const denied = await call(env.app, 'PUT', '/api/v1/gateway/limits', {

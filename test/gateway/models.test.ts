@@ -187,14 +187,19 @@ describeMatrix('models, grants and presets', matrix(), (b) => {
       'mock-gpt',
       'mock-small',
     ]);
-    expect((await chat(k.key, 'mock-small')).status).toBe(404);
+    const outside = await chat(k.key, 'mock-small');
+    expect(outside.status).toBe(403);
+    expect(outside.body.error.code).toBe('api_key_model_forbidden');
+    // A model the user may not use at all stays "not found", whatever the key lists.
+    expect((await chat(k.key, 'llama-mock:latest')).status).toBe(404);
     expect((await chat(k.key, 'helper')).status).toBe(200);
     const narrow = await userWithKey(env, { allowedModels: ['helper'] });
     await grantModel(env, 'helper', { user: narrow.id });
     await grantModel(env, 'mock-gpt', { user: narrow.id });
     const r = await chat(narrow.key, 'helper');
     expect(r.status).toBe(403);
-    expect(r.body.error.message).toMatch(/API key/);
+    expect(r.body.error).toMatchObject({ code: 'api_key_model_forbidden' });
+    expect(r.body.error.message).toMatch(/built on/);
   });
 });
 
@@ -226,6 +231,6 @@ describeMatrix('BYPASS_MODEL_ACCESS_CONTROL', matrix().slice(0, 1), (b) => {
     expect(ids((await call(env.app, 'GET', '/api/v1/models', { token: k.key })).body)).toEqual(['mock-gpt']);
     expect(
       (await call(env.app, 'POST', '/api/v1/chat/completions', { token: k.key, body: ask('mock-small') })).status,
-    ).toBe(404);
+    ).toBe(403);
   });
 });

@@ -5,7 +5,11 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../server/app.js';
-import { journalFileDeletions, processFileDeletions, resolveInDataDir } from '../../server/modules/privacy/file-journal.js';
+import {
+  journalFileDeletions,
+  processFileDeletions,
+  resolveInDataDir,
+} from '../../server/modules/privacy/file-journal.js';
 import { ERASED, ERASURE_PLAN, USER_REFERENCE_COLUMN } from '../../server/modules/privacy/plan.js';
 import { call, createTestApp, describeMatrix, makeUser, matrix, signup, sleep, type TestApp } from '../harness.js';
 import { countRows, listColumns, scanFor } from './schema.js';
@@ -40,7 +44,8 @@ describe('erasure plan covers the schema', () => {
       const stale = [...planned].filter((k) => !existing.has(k));
       expect(stale).toEqual([]);
       for (const e of ERASURE_PLAN)
-        if (e.action === 'keep' || e.action === 'null' || e.action === 'anonymise') expect(e.reason, `${e.table}.${e.column}`).toBeTruthy();
+        if (e.action === 'keep' || e.action === 'null' || e.action === 'anonymise')
+          expect(e.reason, `${e.table}.${e.column}`).toBeTruthy();
     } finally {
       await app.close();
     }
@@ -60,7 +65,12 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
   });
 
-  async function assertErased(app: TestApp, u: { id: string; email: string; files: string[] }, otherId: string) {
+  async function assertErased(
+    app: TestApp,
+    u: { id: string; email: string; files: string[] },
+    otherId: string,
+    lateUsage = 0,
+  ) {
     expect(await scanFor(app, u.id, KEPT_TABLES), 'rows still naming the erased user id').toEqual([]);
     expect(await scanFor(app, u.email, KEPT_TABLES), 'rows still naming the erased e-mail').toEqual([]);
     for (const f of u.files) expect(existsSync(f), f).toBe(false);
@@ -68,7 +78,9 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     // What the other user owns or was given stays.
     const db = app.ctx.db;
     expect(await db.selectFrom('users').select('id').where('id', '=', otherId).executeTakeFirst()).toBeDefined();
-    expect((await db.selectFrom('group_members').select('group_id').where('user_id', '=', otherId).execute()).length).toBe(1);
+    expect(
+      (await db.selectFrom('group_members').select('group_id').where('user_id', '=', otherId).execute()).length,
+    ).toBe(1);
     const groups = await db.selectFrom('groups').select(['created_by']).execute();
     expect(groups.length).toBe(1);
     expect(groups[0]!.created_by).toBeNull();
@@ -88,14 +100,24 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     expect(conns).toEqual([{ owner_id: null, created_by: null, name: 'shared' }]);
     const limits = await db.selectFrom('gateway_limits').select(['subject_id', 'updated_by']).execute();
     expect(limits).toEqual([{ subject_id: otherId, updated_by: null }]);
-    const sec = await db.selectFrom('user_security').select(['user_id', 'password_reset_by', 'must_change_password']).execute();
+    const sec = await db
+      .selectFrom('user_security')
+      .select(['user_id', 'password_reset_by', 'must_change_password'])
+      .execute();
     expect(sec).toEqual([{ user_id: otherId, password_reset_by: null, must_change_password: 0 }]);
     // Usage stays for the totals, anonymised.
-    const usage = await db.selectFrom('gateway_usage').select(['user_id', 'actor_id', 'key_id', 'total_tokens']).execute();
+    const usage = await db
+      .selectFrom('gateway_usage')
+      .select(['user_id', 'actor_id', 'key_id', 'total_tokens'])
+      .execute();
     usage.sort((a, c) => (a.user_id === c.user_id ? 0 : a.user_id === ERASED ? -1 : 1));
     expect(usage).toEqual([
-      { user_id: ERASED, actor_id: null, key_id: null, total_tokens: 7 },
-      { user_id: ERASED, actor_id: null, key_id: null, total_tokens: 7 },
+      ...Array.from({ length: 2 + lateUsage }, () => ({
+        user_id: ERASED,
+        actor_id: null,
+        key_id: null,
+        total_tokens: 7,
+      })),
       { user_id: otherId, actor_id: null, key_id: null, total_tokens: 7 },
     ]);
   }
@@ -138,7 +160,10 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     expect((await call(app, 'DELETE', `/api/v1/users/${u.id}`, { token: admin.token })).status).toBe(404);
 
     // The only admin cannot erase themselves on either path.
-    const self = await call(app, 'DELETE', '/api/v1/users/me', { token: admin.token, body: { password: admin.password } });
+    const self = await call(app, 'DELETE', '/api/v1/users/me', {
+      token: admin.token,
+      body: { password: admin.password },
+    });
     expect(self.status).toBe(409);
     expect(self.body.error.code).toBe('last_admin');
     const viaAdmin = await call(app, 'DELETE', `/api/v1/users/${admin.user.id}`, { token: admin.token });
@@ -148,7 +173,10 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     const key = await call(app, 'POST', '/api/v1/api-keys', { token: admin2.token, body: { name: 'k' } });
     expect(key.status, key.text).toBe(201);
     expect((await call(app, 'GET', '/api/v1/chats', { token: key.body.key })).status).toBe(200);
-    const ok = await call(app, 'DELETE', '/api/v1/users/me', { token: admin2.token, body: { password: 'second admin pw' } });
+    const ok = await call(app, 'DELETE', '/api/v1/users/me', {
+      token: admin2.token,
+      body: { password: 'second admin pw' },
+    });
     expect(ok.status).toBe(200);
     expect((await call(app, 'GET', '/api/v1/chats', { token: key.body.key })).status).toBe(401);
     expect((await call(app, 'GET', '/api/v1/users', { token: admin.token })).status).toBe(200);
@@ -163,9 +191,14 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
       expect(r.status).toBe(403);
       expect(r.body.error.code).toBe('reauthentication_failed');
     }
-    const smuggled = await call(app, 'DELETE', '/api/v1/users/me', { token: u.token, body: { password: 'my own password', user_id: 'x' } });
+    const smuggled = await call(app, 'DELETE', '/api/v1/users/me', {
+      token: u.token,
+      body: { password: 'my own password', user_id: 'x' },
+    });
     expect(smuggled.status).toBe(400);
-    expect(await app.ctx.db.selectFrom('users').select('id').where('id', '=', u.user.id).executeTakeFirst()).toBeDefined();
+    expect(
+      await app.ctx.db.selectFrom('users').select('id').where('id', '=', u.user.id).executeTakeFirst(),
+    ).toBeDefined();
 
     // An impersonation session (actor ≠ user) may neither export nor erase.
     const admin2 = await makeUser(app, { role: 'admin' });
@@ -179,7 +212,9 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     const imp = await call(app, 'DELETE', '/api/v1/users/me', { token, body: { password: 'my own password' } });
     expect(imp.status).toBe(403);
     expect((await call(app, 'GET', '/api/v1/users/me/export', { token })).status).toBe(403);
-    expect(await app.ctx.db.selectFrom('users').select('id').where('id', '=', u.user.id).executeTakeFirst()).toBeDefined();
+    expect(
+      await app.ctx.db.selectFrom('users').select('id').where('id', '=', u.user.id).executeTakeFirst(),
+    ).toBeDefined();
 
     // An account without a password (SSO) is erased without one; a pending account may erase itself.
     const sso = await makeUser(app, { role: 'pending' });
@@ -195,7 +230,9 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     const outside = path.join(path.dirname(app.dataDir), `outside-${path.basename(app.dataDir)}`);
     writeFileSync(outside, 'keep');
     try {
-      await app.ctx.db.transaction().execute((trx) => journalFileDeletions(trx, [path.relative(app.dataDir, outside)], 'test'));
+      await app.ctx.db
+        .transaction()
+        .execute((trx) => journalFileDeletions(trx, [path.relative(app.dataDir, outside)], 'test'));
       const r = await processFileDeletions(app.ctx);
       expect(r).toEqual({ removed: 0, failed: 1 });
       expect(existsSync(outside)).toBe(true);
@@ -277,11 +314,35 @@ describeMatrix('erasure: self and admin deletion', matrix(), (b) => {
     expect(await app.ctx.db.selectFrom('users').select('id').where('id', '=', u.id).executeTakeFirst()).toBeUndefined();
     for (const f of u.files) expect(existsSync(f)).toBe(true);
     expect(await countRows(app, 'pending_file_deletions')).toBe(u.files.length);
-    // Restart: the journal is processed before the server serves.
+    // A request that was still streaming writes its usage row after the erasure.
+    await app.ctx.db
+      .insertInto('gateway_usage')
+      .values({
+        id: 'late',
+        created_at: Date.now(),
+        request_id: 'r',
+        route: 'chat',
+        user_id: u.id,
+        actor_id: u.id,
+        key_id: u.apiKeyId,
+        model_id: 'm1',
+        base_model_id: 'm1',
+        connection_id: null,
+        prompt_tokens: 3,
+        completion_tokens: 4,
+        total_tokens: 7,
+        usage_source: 'upstream',
+        status: 'completed',
+        http_status: 200,
+        stream: 1,
+        duration_ms: 5,
+        ttft_ms: 1,
+      })
+      .execute();
+    // Restart: the journal is processed and late usage anonymised before the server serves.
     const restarted = await buildApp(app.config, { logger: pino({ level: 'silent' }) });
     await restarted.close();
-    await assertErased(app, u, other.user.id);
+    await assertErased(app, u, other.user.id, 1);
     expect(existsSync(otherFile)).toBe(true);
   });
 });
-

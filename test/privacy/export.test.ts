@@ -64,7 +64,15 @@ describeMatrix('personal data export', matrix(), (b) => {
 
     // No secret, hash or sealed value appears anywhere in the document.
     for (const s of u.secrets) expect(r.text.includes(s), `secret ${s.slice(0, 12)}… leaked`).toBe(false);
-    for (const k of ['password_hash', 'code_hash', 'totp_secret_enc', 'api_key_enc', 'headers_enc', '"hash"', 'pepper_kid'])
+    for (const k of [
+      'password_hash',
+      'code_hash',
+      'totp_secret_enc',
+      'api_key_enc',
+      'headers_enc',
+      '"hash"',
+      'pepper_kid',
+    ])
       expect(r.text.includes(k), k).toBe(false);
     expect(r.text.includes('user:pw@')).toBe(false);
     // Nobody else's data.

@@ -17,7 +17,10 @@ export async function listColumns(app: TestApp): Promise<Column[]> {
       order by c.table_name, c.ordinal_position`.execute(db);
     return r.rows.filter((x) => !x.table.startsWith('kysely_'));
   }
-  const tables = await sql<{ name: string; sql: string | null }>`select name, sql from sqlite_master where type = 'table'`.execute(db);
+  const tables = await sql<{
+    name: string;
+    sql: string | null;
+  }>`select name, sql from sqlite_master where type = 'table'`.execute(db);
   const virtual = tables.rows.filter((t) => /^create virtual table/i.test(t.sql ?? '')).map((t) => t.name);
   const out: Column[] = [];
   for (const t of tables.rows) {

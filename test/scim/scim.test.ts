@@ -85,7 +85,12 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
   let admin: Awaited<ReturnType<typeof signup>>;
   beforeEach(async () => {
     app = await createTestApp(b, {
-      env: { ENABLE_SCIM: 'true', SCIM_TOKEN: TOKEN, SCIM_AUTH_PROVIDER: 'oidc', USER_PERMISSIONS_FEATURES_API_KEYS: 'true' },
+      env: {
+        ENABLE_SCIM: 'true',
+        SCIM_TOKEN: TOKEN,
+        SCIM_AUTH_PROVIDER: 'oidc',
+        USER_PERMISSIONS_FEATURES_API_KEYS: 'true',
+      },
     });
     admin = await signup(app);
   });
@@ -102,6 +107,16 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
       const post = await scim(app, 'POST', '/Users', oktaUser('intruder@example.com'), { token: 'nope' });
       expectScimError(post, 401);
       expect((await scim(app, 'GET', q('userName eq "intruder@example.com"'))).body.totalResults).toBe(0);
+      await app.ctx.audit.flush();
+      const audited = await app.ctx.db
+        .selectFrom('audit_events')
+        .select('details')
+        .where('action', '=', 'auth.failure')
+        .execute();
+      const scimFailures = audited
+        .map((r) => JSON.parse(r.details ?? '{}') as { method?: string })
+        .filter((d) => d.method === 'scim');
+      expect(scimFailures.length).toBe(4);
     });
 
     it('is 404 while ENABLE_SCIM is off', async () => {
@@ -163,7 +178,13 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     const email = 'okta.person@example.com';
     const probe = await scim(app, 'GET', `${q(`userName eq "${email}"`)}&startIndex=1&count=100`);
     expect(probe.status).toBe(200);
-    expect(probe.body).toMatchObject({ schemas: [LIST], totalResults: 0, startIndex: 1, itemsPerPage: 0, Resources: [] });
+    expect(probe.body).toMatchObject({
+      schemas: [LIST],
+      totalResults: 0,
+      startIndex: 1,
+      itemsPerPage: 0,
+      Resources: [],
+    });
 
     const body = oktaUser(email);
     const created = await scim(app, 'POST', '/Users', body);
@@ -219,13 +240,23 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     });
     expect(off.status).toBe(200);
     expect(off.body.active).toBe(false);
-    expect((await app.ctx.db.selectFrom('users').select('active').where('id', '=', id).executeTakeFirstOrThrow()).active).toBe(0);
+    expect(
+      (await app.ctx.db.selectFrom('users').select('active').where('id', '=', id).executeTakeFirstOrThrow()).active,
+    ).toBe(0);
     const on = await scim(app, 'PATCH', `/Users/${id}`, {
       schemas: [PATCH],
       Operations: [{ op: 'replace', value: { id, active: true } }],
     });
     expect(on.status).toBe(200);
     expect(on.body.active).toBe(true);
+    const trail = await app.ctx.db
+      .selectFrom('audit_events')
+      .select(['action', 'details'])
+      .where('resource_id', '=', id)
+      .orderBy('seq')
+      .execute();
+    expect(trail.map((t) => t.action)).toEqual(['user.created', 'user.updated', 'user.deactivated', 'user.activated']);
+    expect(trail.every((t) => JSON.parse(t.details ?? '{}').via === 'scim')).toBe(true);
   });
 
   it('Entra ID: create with the enterprise extension, multi-operation PATCH, string booleans, delete', async () => {
@@ -258,7 +289,12 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     const row = await app.ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     expect(row.email).toBe('entra.renamed@example.com');
     // the OIDC identity followed the externalId
-    const idents = await app.ctx.db.selectFrom('identities').select('subject').where('user_id', '=', id).where('provider', '=', 'oidc').execute();
+    const idents = await app.ctx.db
+      .selectFrom('identities')
+      .select('subject')
+      .where('user_id', '=', id)
+      .where('provider', '=', 'oidc')
+      .execute();
     expect(idents.map((i) => i.subject)).toEqual(['entra-new-ext']);
 
     const disabled = await scim(app, 'PATCH', `/Users/${id}`, {
@@ -284,11 +320,17 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
   it('filters: every operator, and/or/not, parentheses, value paths; an unsupported filter is 400 invalidFilter', async () => {
     const a = (await scim(app, 'POST', '/Users', oktaUser('alpha@corp.example', { displayName: 'Alpha One' }))).body;
     const b2 = (await scim(app, 'POST', '/Users', entraUser('beta@other.example', { displayName: 'Beta Two' }))).body;
-    await scim(app, 'PATCH', `/Users/${b2.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    await scim(app, 'PATCH', `/Users/${b2.id}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'replace', path: 'active', value: false }],
+    });
     const ids = async (f: string) => {
       const r = await scim(app, 'GET', `${q(f)}&count=200`);
       expect(r.status, f).toBe(200);
-      return (r.body.Resources as { id: string }[]).map((x) => x.id).filter((x) => x === a.id || x === b2.id).sort();
+      return (r.body.Resources as { id: string }[])
+        .map((x) => x.id)
+        .filter((x) => x === a.id || x === b2.id)
+        .sort();
     };
     const both = [a.id, b2.id].sort();
     expect(await ids('userName eq "alpha@corp.example"')).toEqual([a.id]);
@@ -354,9 +396,21 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
 
   it('ETags: If-Match with a stale version is 412, with the current one it applies', async () => {
     const u = (await scim(app, 'POST', '/Users', oktaUser('etag@example.com'))).body;
-    const ok = await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'E1' }] }, { headers: { 'if-match': u.meta.version } });
+    const ok = await scim(
+      app,
+      'PATCH',
+      `/Users/${u.id}`,
+      { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'E1' }] },
+      { headers: { 'if-match': u.meta.version } },
+    );
     expect(ok.status).toBe(200);
-    const stale = await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'E2' }] }, { headers: { 'if-match': u.meta.version } });
+    const stale = await scim(
+      app,
+      'PATCH',
+      `/Users/${u.id}`,
+      { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'E2' }] },
+      { headers: { 'if-match': u.meta.version } },
+    );
     expectScimError(stale, 412);
     expect((await scim(app, 'GET', `/Users/${u.id}`)).body.displayName).toBe('E1');
   });
@@ -366,19 +420,67 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     expectScimError(await scim(app, 'POST', '/Users', '{"userName": '), 400, 'invalidSyntax');
     expectScimError(await scim(app, 'POST', '/Users', { schemas: [USER], emails: [] }), 400, 'invalidValue');
     expectScimError(await scim(app, 'POST', '/Users', { schemas: [USER], userName: 'no-email' }), 400, 'invalidValue');
-    expectScimError(await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'move', path: 'x' }] }), 400, 'invalidSyntax');
-    expectScimError(await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'id', value: 'x' }] }), 400, 'mutability');
-    expectScimError(await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: 'maybe' }] }), 400, 'invalidValue');
-    expectScimError(await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'nickName', value: 'x' }] }), 400, 'invalidPath');
-    expectScimError(await scim(app, 'PATCH', '/Users/does-not-exist', { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: true }] }), 404);
-    expectScimError(await scim(app, 'PUT', `/Users/${u.id}`, { schemas: [USER], userName: 'admin-clash', emails: [{ value: admin.user.email }] }), 409, 'uniqueness');
+    expectScimError(
+      await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'move', path: 'x' }] }),
+      400,
+      'invalidSyntax',
+    );
+    expectScimError(
+      await scim(app, 'PATCH', `/Users/${u.id}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', path: 'id', value: 'x' }],
+      }),
+      400,
+      'mutability',
+    );
+    expectScimError(
+      await scim(app, 'PATCH', `/Users/${u.id}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', path: 'active', value: 'maybe' }],
+      }),
+      400,
+      'invalidValue',
+    );
+    expectScimError(
+      await scim(app, 'PATCH', `/Users/${u.id}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', path: 'nickName', value: 'x' }],
+      }),
+      400,
+      'invalidPath',
+    );
+    expectScimError(
+      await scim(app, 'PATCH', '/Users/does-not-exist', {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', path: 'active', value: true }],
+      }),
+      404,
+    );
+    expectScimError(
+      await scim(app, 'PUT', `/Users/${u.id}`, {
+        schemas: [USER],
+        userName: 'admin-clash',
+        emails: [{ value: admin.user.email }],
+      }),
+      409,
+      'uniqueness',
+    );
     // application/json is accepted as well as application/scim+json
-    const asJson = await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'J' }] }, { contentType: 'application/json' });
+    const asJson = await scim(
+      app,
+      'PATCH',
+      `/Users/${u.id}`,
+      { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'J' }] },
+      { contentType: 'application/json' },
+    );
     expect(asJson.status).toBe(200);
   });
 
   it('the last active admin cannot be deactivated or deleted', async () => {
-    const r = await scim(app, 'PATCH', `/Users/${admin.user.id}`, { schemas: [PATCH], Operations: [{ op: 'replace', value: { active: false } }] });
+    const r = await scim(app, 'PATCH', `/Users/${admin.user.id}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'replace', value: { active: false } }],
+    });
     expectScimError(r, 409);
     expectScimError(await scim(app, 'DELETE', `/Users/${admin.user.id}`), 409);
     expect((await call(app, 'GET', '/api/v1/auths/', { token: admin.token })).status).toBe(200);
@@ -390,7 +492,10 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     const u3 = (await scim(app, 'POST', '/Users', oktaUser('g3@example.com'))).body.id as string;
 
     // Okta: probe by name, create, add members, rename with a no-path replace, remove a member
-    expect((await scim(app, 'GET', `/Groups?filter=${encodeURIComponent('displayName eq "Engineering"')}`)).body.totalResults).toBe(0);
+    expect(
+      (await scim(app, 'GET', `/Groups?filter=${encodeURIComponent('displayName eq "Engineering"')}`)).body
+        .totalResults,
+    ).toBe(0);
     const g = await scim(app, 'POST', '/Groups', { schemas: [GROUP], displayName: 'Engineering', members: [] });
     expect(g.status).toBe(201);
     const gid = g.body.id as string;
@@ -427,14 +532,21 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     });
     expect(e1.status).toBe(200);
     expect(e1.body.members.map((m: { value: string }) => m.value)).toEqual([u3]);
-    const listed = await scim(app, 'GET', `/Groups?filter=${encodeURIComponent('displayName eq "eng"')}&excludedAttributes=members`);
+    const listed = await scim(
+      app,
+      'GET',
+      `/Groups?filter=${encodeURIComponent('displayName eq "eng"')}&excludedAttributes=members`,
+    );
     expect(listed.body.totalResults).toBe(1);
     expect(listed.body.Resources[0]).not.toHaveProperty('members');
     const rows = await app.ctx.db.selectFrom('group_members').selectAll().where('group_id', '=', gid).execute();
     expect(rows.map((r) => r.source)).toEqual(['scim']);
 
     // an admin adds someone by hand: SCIM's replace of the member list leaves that membership alone
-    const byHand = await call(app, 'POST', `/api/v1/groups/${gid}/members`, { token: admin.token, body: { user_ids: [u1] } });
+    const byHand = await call(app, 'POST', `/api/v1/groups/${gid}/members`, {
+      token: admin.token,
+      body: { user_ids: [u1] },
+    });
     expect(byHand.status).toBe(200);
     const put = await scim(app, 'PUT', `/Groups/${gid}`, { schemas: [GROUP], displayName: 'Eng', members: [] });
     expect(put.status).toBe(200);
@@ -444,20 +556,46 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
     expectScimError(await scim(app, 'POST', '/Groups', { schemas: [GROUP], displayName: 'ENG' }), 409, 'uniqueness');
     const local = await call(app, 'POST', '/api/v1/groups', { token: admin.token, body: { name: 'Local Only' } });
     expect(local.status).toBe(201);
-    expectScimError(await scim(app, 'POST', '/Groups', { schemas: [GROUP], displayName: 'local only' }), 409, 'uniqueness');
+    expectScimError(
+      await scim(app, 'POST', '/Groups', { schemas: [GROUP], displayName: 'local only' }),
+      409,
+      'uniqueness',
+    );
     expectScimError(await scim(app, 'GET', `/Groups/${local.body.id}`), 404);
-    expectScimError(await scim(app, 'PATCH', `/Groups/${gid}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: 'nobody' }] }] }), 400, 'invalidValue');
-    expectScimError(await scim(app, 'POST', '/Groups', { schemas: [GROUP], displayName: 'Nested', members: [{ value: gid, type: 'Group' }] }), 400, 'invalidValue');
+    expectScimError(
+      await scim(app, 'PATCH', `/Groups/${gid}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'add', path: 'members', value: [{ value: 'nobody' }] }],
+      }),
+      400,
+      'invalidValue',
+    );
+    expectScimError(
+      await scim(app, 'POST', '/Groups', {
+        schemas: [GROUP],
+        displayName: 'Nested',
+        members: [{ value: gid, type: 'Group' }],
+      }),
+      400,
+      'invalidValue',
+    );
 
     expect((await scim(app, 'DELETE', `/Groups/${gid}`)).status).toBe(204);
     expectScimError(await scim(app, 'GET', `/Groups/${gid}`), 404);
-    expect(await app.ctx.db.selectFrom('group_members').select('user_id').where('group_id', '=', gid).execute()).toEqual([]);
+    expect(
+      await app.ctx.db.selectFrom('group_members').select('user_id').where('group_id', '=', gid).execute(),
+    ).toEqual([]);
   });
 
   it('deprovisioning locks the person out at once: cookie, bearer JWT and API key answer 401', async () => {
     for (const how of ['deactivate', 'delete'] as const) {
       const u = (await scim(app, 'POST', '/Users', oktaUser(`leaver-${how}@example.com`))).body;
-      const { token } = await app.ctx.sessions.create(app.ctx.db, { userId: u.id, kind: 'oidc:oidc', ip: null, userAgent: null });
+      const { token } = await app.ctx.sessions.create(app.ctx.db, {
+        userId: u.id,
+        kind: 'oidc:oidc',
+        ip: null,
+        userAgent: null,
+      });
       const key = await call(app, 'POST', '/api/v1/api-keys', { token, body: { name: 'laptop' } });
       expect(key.status, how).toBe(201);
       const apiKey = key.body.key as string;
@@ -469,7 +607,10 @@ describeMatrix('SCIM 2.0', matrix(), (b) => {
       const started = Date.now();
       const r =
         how === 'deactivate'
-          ? await scim(app, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] })
+          ? await scim(app, 'PATCH', `/Users/${u.id}`, {
+              schemas: [PATCH],
+              Operations: [{ op: 'Replace', path: 'active', value: 'False' }],
+            })
           : await scim(app, 'DELETE', `/Users/${u.id}`);
       expect(r.status).toBe(how === 'deactivate' ? 200 : 204);
       const [bearer, cookie, keyed] = await Promise.all([me({ token }), me({ cookie: token }), me({ token: apiKey })]);

@@ -48,3 +48,15 @@ export async function sessionCount(app: TestApp): Promise<number> {
 export async function userByEmail(app: TestApp, email: string) {
   return app.ctx.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
 }
+
+/** Audit trail rows of an action (authentication events are queued: flushed first). */
+export async function auditRows(app: TestApp, action: string) {
+  await app.ctx.audit.flush();
+  const rows = await app.ctx.db
+    .selectFrom('audit_events')
+    .select(['action', 'result', 'details', 'subject_id'])
+    .where('action', '=', action)
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => ({ ...r, details: JSON.parse(r.details ?? '{}') as Record<string, unknown> }));
+}

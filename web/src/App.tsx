@@ -10,6 +10,7 @@ import { SettingsPage } from './pages/settings/Settings';
 import { AdminPage } from './pages/admin/Admin';
 import { NotFound } from './pages/NotFound';
 import { SharedChatPage } from './pages/chat/SharedChat';
+import { WorkspacePage, workspaceTabs } from './pages/workspace/Workspace';
 
 type Boot =
   | { status: 'loading' }
@@ -150,6 +151,7 @@ function Shell({
 
   const links = [
     { to: '/chat', label: 'Chat', key: 'chat' },
+    ...(workspaceTabs(session).length ? [{ to: '/workspace', label: 'Workspace', key: 'workspace' }] : []),
     { to: '/settings', label: 'Settings', key: 'settings' },
     ...(me.role === 'admin' ? [{ to: '/admin', label: 'Admin', key: 'admin' }] : []),
   ];
@@ -157,6 +159,7 @@ function Shell({
   let page;
   const parts = path.split('/');
   if (section === 'chat' || section === '') page = <ChatPage chatId={parts[2] ? decodeURIComponent(parts[2]) : null} />;
+  else if (section === 'workspace') page = <WorkspacePage path={path} />;
   else if (section === 's' && parts[2]) page = <SharedChatPage shareId={decodeURIComponent(parts[2])} />;
   else if (section === 'settings') page = <SettingsPage path={path} />;
   else if (section === 'admin' && me.role === 'admin') page = <AdminPage path={path} />;

@@ -47,7 +47,8 @@ export const accountSecuritySettings = {
   TWO_FACTOR_ISSUER: text('HridaAI', {
     area: AREA,
     allowed: 'text of at most 64 characters without ":"',
-    validate: (v) => (v.length > 64 || v.includes(':') ? 'must be at most 64 characters and contain no ":"' : undefined),
+    validate: (v) =>
+      v.length > 64 || v.includes(':') ? 'must be at most 64 characters and contain no ":"' : undefined,
     description: 'The issuer name authenticator apps show next to the account (the `issuer` of the otpauth URI).',
   }),
   TWO_FACTOR_CHALLENGE_TTL: span(

@@ -54,6 +54,20 @@ function list(def: string, meta: { area: string; description: string; allowed?: 
   );
 }
 
+/** A `;` list (entries may contain commas and spaces, like LDAP DNs). */
+function dnList(meta: { area: string; description: string }): SettingDef<string[]> {
+  return custom<string[]>(
+    '',
+    'a `;` list of group DNs (cn=admins,ou=groups,dc=example,dc=com) or group names (admins)',
+    meta,
+    (raw) =>
+      (raw ?? '')
+        .split(';')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+  );
+}
+
 /** One OAUTH_BLOCKED_GROUPS entry: exact name (case-insensitive), glob (`*`, `?`) or `/regex/flags`. */
 export interface GroupMatcher {
   raw: string;
@@ -262,7 +276,8 @@ export const ssoSettings = {
   }),
   MICROSOFT_CLIENT_ID: text(null, {
     area: OIDC,
-    description: 'Enables the Microsoft Entra ID provider (`/oauth/microsoft/login`); needs MICROSOFT_CLIENT_TENANT_ID.',
+    description:
+      'Enables the Microsoft Entra ID provider (`/oauth/microsoft/login`); needs MICROSOFT_CLIENT_TENANT_ID.',
   }),
   MICROSOFT_CLIENT_SECRET: text(null, { area: OIDC, secret: true, description: 'Client secret for Microsoft.' }),
   MICROSOFT_CLIENT_TENANT_ID: text(null, {
@@ -321,7 +336,10 @@ export const ssoSettings = {
     area: LDAP,
     description: 'Sign-in against an LDAP directory at `POST /api/v1/auths/ldap`.',
   }),
-  LDAP_SERVER_LABEL: text('LDAP Server', { area: LDAP, description: 'Name of the directory shown on the sign-in form.' }),
+  LDAP_SERVER_LABEL: text('LDAP Server', {
+    area: LDAP,
+    description: 'Name of the directory shown on the sign-in form.',
+  }),
   LDAP_SERVER_HOST: text('localhost', {
     area: LDAP,
     allowed: 'a host name or IP address',
@@ -365,7 +383,8 @@ export const ssoSettings = {
   LDAP_APP_PASSWORD: text(null, { area: LDAP, secret: true, description: 'Password of LDAP_APP_DN.' }),
   LDAP_APP_PASSWORD_FILE: secretFile({
     area: LDAP,
-    description: 'File holding the password of LDAP_APP_DN (Docker/Kubernetes secrets). Exclusive with LDAP_APP_PASSWORD.',
+    description:
+      'File holding the password of LDAP_APP_DN (Docker/Kubernetes secrets). Exclusive with LDAP_APP_PASSWORD.',
   }),
   LDAP_SEARCH_BASE: text(null, {
     area: LDAP,
@@ -420,16 +439,15 @@ export const ssoSettings = {
     validate: (v) => (/^[A-Za-z][A-Za-z0-9-]*$/.test(v) ? undefined : 'must be an attribute name'),
     description: 'Attribute of the user entry listing the DNs of its groups.',
   }),
-  LDAP_ADMIN_GROUPS: list('', {
+  LDAP_ADMIN_GROUPS: dnList({
     area: LDAP,
-    allowed: 'a comma list of group DNs or names (cn)',
     description:
-      'When set, the role follows the directory at every LDAP sign-in: members of one of these groups are admins, others are users (the last active admin is never demoted; that is logged and audited).',
+      'When set, the role follows the directory at every LDAP sign-in: members of one of these groups are admins; an admin who is no longer a member becomes a user (the last active admin is never demoted; that is logged and audited). Group membership is read from LDAP_ATTRIBUTE_FOR_GROUPS.',
   }),
-  LDAP_ALLOWED_GROUPS: list('', {
+  LDAP_ALLOWED_GROUPS: dnList({
     area: LDAP,
-    allowed: 'a comma list of group DNs or names (cn)',
-    description: 'When set, only members of one of these groups (or of LDAP_ADMIN_GROUPS) may sign in with LDAP.',
+    description:
+      'When set, only members of one of these groups (or of LDAP_ADMIN_GROUPS) may sign in with LDAP, and they sign in as approved users (not DEFAULT_USER_ROLE).',
   }),
 
   // ---- SCIM

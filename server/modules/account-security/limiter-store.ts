@@ -90,7 +90,13 @@ export class DatabaseAttemptStore implements AttemptStore {
     return r ? fromRow(r) : null;
   }
 
-  async cas(subject: LimitSubject, prev: StoredAttempt | null, next: AttemptState | null, expiresAt: number, now: number) {
+  async cas(
+    subject: LimitSubject,
+    prev: StoredAttempt | null,
+    next: AttemptState | null,
+    expiresAt: number,
+    now: number,
+  ) {
     if (!prev) {
       if (!next) return true;
       const r = await this.db

@@ -135,7 +135,12 @@ export function normalise(s: AttemptState | null, now: number, p: LimiterPolicy)
 }
 
 export function isEmpty(s: AttemptState): boolean {
-  return s.failures === 0 && s.lockouts === 0 && s.lockedUntil === 0 && s.nextAt === 0;
+  return s.failures === 0 && s.lockouts === 0 && s.lockedUntil === 0 && s.nextAt === 0 && s.refused === 0;
+}
+
+/** An attempt refused without being checked: counted as refused (it also keeps the record alive). */
+export function refuse(s: AttemptState, now: number): AttemptState {
+  return { ...s, refused: s.refused + 1, lastFailureAt: Math.max(s.lastFailureAt, now) };
 }
 
 export function threshold(kind: SubjectKind, p: LimiterPolicy): number {
@@ -279,8 +284,9 @@ export class LoginLimiter {
     for (const subject of subjects) {
       const r = await this.update(subject, now, (s) => {
         const b = blockedUntil(s, now);
+        // Refused: every subject records it (the same writes as a counted failure: equal timing).
         if (b.reason || !res.allowed)
-          return { next: { ...s, refused: s.refused + 1 }, out: { blocked: b, reserved: false, lockedNow: false } };
+          return { next: refuse(s, now), out: { blocked: b, reserved: false, lockedNow: false } };
         const { state, lockedNow } = reserve(s, now, subject.kind, this.policy);
         return { next: state, out: { blocked: b, reserved: true, lockedNow } };
       });
@@ -322,7 +328,7 @@ export class LoginLimiter {
       await this.update(subject, now, (s) => {
         if (how === 'succeed' && subject.kind === 'account') return { next: { ...FRESH }, out: null };
         const next = refund(s, lockedNow, subject.kind, this.policy);
-        return { next: asRefused ? { ...next, refused: next.refused + 1 } : next, out: null };
+        return { next: asRefused ? refuse(next, now) : next, out: null };
       });
     }
   }
@@ -330,7 +336,12 @@ export class LoginLimiter {
   /** Read-only: would an attempt be allowed now? */
   async check(subjects: LimitSubject[]): Promise<Pick<Attempt, 'allowed' | 'retryAt' | 'reason' | 'blockedBy'>> {
     const now = this.clock();
-    const out = { allowed: true, retryAt: null as number | null, reason: null as Attempt['reason'], blockedBy: [] as LimitSubject[] };
+    const out = {
+      allowed: true,
+      retryAt: null as number | null,
+      reason: null as Attempt['reason'],
+      blockedBy: [] as LimitSubject[],
+    };
     for (const subject of subjects) {
       const cur = await this.store.get(subject.id);
       const b = blockedUntil(normalise(cur?.state ?? null, now, this.policy), now);
@@ -353,7 +364,7 @@ export class LoginLimiter {
     const lockedNow: LimitSubject[] = [];
     for (const subject of subjects) {
       const locked = await this.update(subject, now, (s) => {
-        if (blockedUntil(s, now).reason) return { next: { ...s, refused: s.refused + 1 }, out: false };
+        if (blockedUntil(s, now).reason) return { next: refuse(s, now), out: false };
         const r = reserve(s, now, subject.kind, this.policy);
         return { next: r.state, out: r.lockedNow };
       });
@@ -375,7 +386,7 @@ export class LoginLimiter {
     const rows = await this.store.list(now, 5000);
     return rows
       .map((r) => this.present(r, now))
-      .filter((e) => (opts.lockedOnly ? e.locked : e.failures > 0 || e.locked || e.lockouts > 0 || e.next_attempt_at !== null))
+      .filter((e) => (opts.lockedOnly ? e.locked : e.failures > 0 || e.locked || e.lockouts > 0 || e.refused > 0))
       .sort((a, b) => Number(b.locked) - Number(a.locked) || (b.last_failure_at ?? 0) - (a.last_failure_at ?? 0))
       .slice(0, opts.limit ?? 500);
   }

@@ -82,7 +82,10 @@ export function registerAccountSecurityRoutes(app: FastifyInstance, ctx: AppCont
     handler: async (req) => {
       const user = await currentUser(req);
       if (!ctx.config.ENABLE_2FA)
-        throw new AppError('two_factor_disabled', 'Two-factor authentication is turned off on this server (ENABLE_2FA)');
+        throw new AppError(
+          'two_factor_disabled',
+          'Two-factor authentication is turned off on this server (ENABLE_2FA)',
+        );
       await reauthenticate(req, user, req.data.body.password);
       return sec.setup(user);
     },
@@ -176,14 +179,22 @@ export function registerAccountSecurityRoutes(app: FastifyInstance, ctx: AppCont
     tags: ['account security'],
     summary: 'Exchange the sign-in challenge token and a TOTP or recovery code for a session',
     body: z
-      .object({ challenge_token: z.string().min(1).max(4096), code: code.optional(), recovery_code: recoveryCode.optional() })
+      .object({
+        challenge_token: z.string().min(1).max(4096),
+        code: code.optional(),
+        recovery_code: recoveryCode.optional(),
+      })
       .strict()
       .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), {
         message: 'send exactly one of code and recovery_code',
       }),
     handler: async (req, reply) => {
       const b = req.data.body;
-      const r = await sec.verifyChallenge(req, { challengeToken: b.challenge_token, code: b.code, recoveryCode: b.recovery_code });
+      const r = await sec.verifyChallenge(req, {
+        challengeToken: b.challenge_token,
+        code: b.code,
+        recoveryCode: b.recovery_code,
+      });
       const { user, kind, method } = r;
       const ua = req.headers['user-agent'];
       const { token } = await ctx.db.transaction().execute(async (trx) => {
@@ -249,7 +260,11 @@ export function registerAccountSecurityRoutes(app: FastifyInstance, ctx: AppCont
       const st = await sec.status(user.id);
       return {
         user_id: user.id,
-        two_factor: { enabled: st.enabled, enabled_at: st.enabled_at, recovery_codes_remaining: st.recovery_codes_remaining },
+        two_factor: {
+          enabled: st.enabled,
+          enabled_at: st.enabled_at,
+          recovery_codes_remaining: st.recovery_codes_remaining,
+        },
         must_change_password: row?.must_change_password === 1,
         password_reset_at: row?.password_reset_at ?? null,
         password_reset_by: row?.password_reset_by ?? null,
@@ -310,7 +325,12 @@ export function registerAccountSecurityRoutes(app: FastifyInstance, ctx: AppCont
       checkPasswordRules(config, pw);
       const hash = await hashPassword(pw, config.PASSWORD_HASH_ROUNDS);
       const revoked = await ctx.db.transaction().execute(async (trx) => {
-        await trx.updateTable('users').set({ password_hash: hash, updated_at: Date.now() }).where('id', '=', user.id).execute();
+        await trx
+          .updateTable('users')
+          .set({ password_hash: hash, updated_at: Date.now() })
+          .where('id', '=', user.id)
+          .execute();
+        await sec.passwordChanged(trx, user.id);
         await sec.setMustChangePassword(trx, user.id, require_change, req.auth!.actorId);
         const revoked = await ctx.sessions.revokeAllForUser(user.id, 'password_reset', { trx });
         await ctx.audit.record(trx, {
@@ -337,7 +357,10 @@ export function registerAccountSecurityRoutes(app: FastifyInstance, ctx: AppCont
     tags: ['account security'],
     summary: 'Require (or stop requiring) a password change; applies at once to the user’s password sessions',
     params: idParam,
-    body: z.object({ required: z.boolean().default(true) }).strict().default({ required: true }),
+    body: z
+      .object({ required: z.boolean().default(true) })
+      .strict()
+      .default({ required: true }),
     handler: async (req) => {
       const { required } = req.data.body;
       if (required && (!ctx.config.ENABLE_PASSWORD_CHANGE_FORM || !ctx.config.ENABLE_PASSWORD_AUTH))

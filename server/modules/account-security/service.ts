@@ -44,8 +44,7 @@ const ALLOWED_WHEN: Record<Restriction, Set<string>> = {
   ]),
 };
 const RESTRICTION_MESSAGE: Record<Restriction, string> = {
-  password_change_required:
-    'You must change your password before you continue (POST /api/v1/auths/update/password)',
+  password_change_required: 'You must change your password before you continue (POST /api/v1/auths/update/password)',
   two_factor_enrolment_required:
     'Two-factor authentication is required on this server: set it up before you continue (POST /api/v1/auths/2fa/setup)',
 };
@@ -55,7 +54,18 @@ const RESTRICTION_MESSAGE: Record<Restriction, string> = {
  * sees a password there and the identity provider is responsible for MFA. Every other kind
  * (password, ldap, and any kind added later) is subject to enforcement.
  */
-export const SSO_SESSION_KINDS: ReadonlySet<string> = new Set(['oidc', 'oauth', 'sso', 'trusted_header', 'trusted-header']);
+export const SSO_SESSION_KINDS: ReadonlySet<string> = new Set([
+  'oidc',
+  'oauth',
+  'sso',
+  'trusted_header',
+  'trusted-header',
+]);
+
+/** `oidc`, `oidc:<provider>`, … are single sign-on; `password`, `ldap` and anything else are not. */
+export function isSsoSessionKind(kind: string): boolean {
+  return SSO_SESSION_KINDS.has(kind.split(':', 1)[0]!);
+}
 
 /** The same answer for an unknown account, a wrong password and a locked account. */
 export const SIGNIN_FAILED_MESSAGE =
@@ -154,10 +164,11 @@ export class AccountSecurity {
 
   // ---- per-user state
 
-  async flags(userId: string): Promise<SecurityFlags> {
+  /** A user's 2FA and forced-change state; `fresh` skips the per-instance cache (sign-in decisions). */
+  async flags(userId: string, opts: { fresh?: boolean } = {}): Promise<SecurityFlags> {
     const now = Date.now();
     const hit = this.flagsCache.get(userId);
-    if (hit && now - hit.at <= this.config.SESSION_CACHE_TTL_MS) return hit.flags;
+    if (!opts.fresh && hit && now - hit.at <= this.config.SESSION_CACHE_TTL_MS) return hit.flags;
     const row = await this.db
       .selectFrom('user_security')
       .select(['totp_secret_enc', 'must_change_password'])
@@ -178,7 +189,7 @@ export class AccountSecurity {
     const out: Restriction[] = [];
     const canChange = this.config.ENABLE_PASSWORD_AUTH && this.config.ENABLE_PASSWORD_CHANGE_FORM;
     if (f.mustChangePassword && canChange && auth.session.kind === 'password') out.push('password_change_required');
-    if (this.config.ENFORCE_2FA && !f.totpEnabled && !SSO_SESSION_KINDS.has(auth.session.kind))
+    if (this.config.ENFORCE_2FA && !f.totpEnabled && !isSsoSessionKind(auth.session.kind))
       out.push('two_factor_enrolment_required');
     return out;
   }
@@ -245,14 +256,19 @@ export class AccountSecurity {
       .orderBy('id')
       .limit(1)
       .executeTakeFirst();
-    this.adminCache = { user: user ?? null, at: now };
+    // Only a found admin is cached: the first sign-up must take effect at once.
+    this.adminCache = user ? { user, at: now } : null;
     return user ?? null;
   }
 
   // ---- sign-in
 
   /** Audits the lockouts an attempt caused. */
-  auditLockouts(req: FastifyRequest, a: { lockedNow: { kind: string; label: string; userId: string | null }[] }, method: string) {
+  auditLockouts(
+    req: FastifyRequest,
+    a: { lockedNow: { kind: string; label: string; userId: string | null }[] },
+    method: string,
+  ) {
     for (const s of a.lockedNow)
       this.ctx.audit.auth({
         action: 'auth.lockout',
@@ -293,7 +309,7 @@ export class AccountSecurity {
     | { challenge: { two_factor_required: true; challenge_token: string; expires_at: number; methods: string[] } }
     | { challenge: null; notices: Record<string, true> }
   > {
-    const f = await this.flags(user.id);
+    const f = await this.flags(user.id, { fresh: true });
     if (f.totpEnabled) {
       await this.limiter.release(attempt);
       const { token, expiresAt } = await this.issueChallenge(user.id, kind, req.ip ?? null);
@@ -315,8 +331,7 @@ export class AccountSecurity {
     const out: Record<string, true> = {};
     if (f.mustChangePassword && kind === 'password' && this.config.ENABLE_PASSWORD_CHANGE_FORM)
       out.password_change_required = true;
-    if (this.config.ENFORCE_2FA && !f.totpEnabled && !SSO_SESSION_KINDS.has(kind))
-      out.two_factor_enrolment_required = true;
+    if (this.config.ENFORCE_2FA && !f.totpEnabled && !isSsoSessionKind(kind)) out.two_factor_enrolment_required = true;
     return out;
   }
 
@@ -325,7 +340,10 @@ export class AccountSecurity {
     const ttl = this.config.TWO_FACTOR_CHALLENGE_TTL;
     const id = randomUUID();
     // Expired challenges are removed as new ones are made.
-    await this.db.deleteFrom('two_factor_challenges').where('expires_at', '<', now - 60_000).execute();
+    await this.db
+      .deleteFrom('two_factor_challenges')
+      .where('expires_at', '<', now - 60_000)
+      .execute();
     await this.db
       .insertInto('two_factor_challenges')
       .values({ id, user_id: userId, kind, created_at: now, expires_at: now + ttl, attempts: 0, consumed_at: null, ip })
@@ -501,11 +519,19 @@ export class AccountSecurity {
     await this.ensureRow(this.db, user.id);
     await this.db
       .updateTable('user_security')
-      .set({ totp_pending_enc: this.box.seal(secret, aadFor(COL_PENDING, user.id)), totp_pending_at: now, updated_at: now })
+      .set({
+        totp_pending_enc: this.box.seal(secret, aadFor(COL_PENDING, user.id)),
+        totp_pending_at: now,
+        updated_at: now,
+      })
       .where('user_id', '=', user.id)
       .where('totp_secret_enc', 'is', null)
       .execute();
-    return { secret, otpauth_uri: otpauthUri(secret, user.email, this.config.TWO_FACTOR_ISSUER ?? 'HridaAI'), expires_at: now + PENDING_TTL_MS };
+    return {
+      secret,
+      otpauth_uri: otpauthUri(secret, user.email, this.config.TWO_FACTOR_ISSUER ?? 'HridaAI'),
+      expires_at: now + PENDING_TTL_MS,
+    };
   }
 
   /** Confirms an enrolment with a first code; returns the ten recovery codes (shown once). */
@@ -669,8 +695,12 @@ export class AccountSecurity {
       throw new AppError('password_reuse', 'Choose a new password, different from the temporary one');
   }
 
-  /** After a user changed their own password (inside the transaction): the requirement is met. */
+  /**
+   * After a password change (by the user or an admin; inside the transaction): the requirement is
+   * met, and sign-ins half-way through (open 2FA challenges) made with the old password end.
+   */
   async passwordChanged(trx: Trx, userId: string): Promise<void> {
+    await trx.deleteFrom('two_factor_challenges').where('user_id', '=', userId).execute();
     await trx
       .updateTable('user_security')
       .set({ must_change_password: 0, updated_at: Date.now() })

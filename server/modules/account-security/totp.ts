@@ -63,11 +63,7 @@ export function newRecoveryCodes(n = RECOVERY_CODE_COUNT): string[] {
 
 /** What a user typed, in canonical form (case, dashes and spaces ignored; o→0, i/l→1), or null. */
 export function normaliseRecoveryCode(input: string): string | null {
-  const s = input
-    .toLowerCase()
-    .replace(/[\s-]/g, '')
-    .replace(/o/g, '0')
-    .replace(/[il]/g, '1');
+  const s = input.toLowerCase().replace(/[\s-]/g, '').replace(/o/g, '0').replace(/[il]/g, '1');
   if (s.length !== CODE_CHARS) return null;
   for (const ch of s) if (!ALPHABET.includes(ch)) return null;
   return s;

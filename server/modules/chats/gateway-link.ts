@@ -1,5 +1,7 @@
 import type { AppContext } from '../../context.js';
+import type { User } from '../../platform/db/types.js';
 import { AppError } from '../../platform/http/errors.js';
+import { memoryContext } from '../memories/service.js';
 import { appendToOwnedChat, assertOwnedChat, MAX_CONTENT_CHARS, messageInput, type MessageInput } from './service.js';
 
 /**
@@ -9,9 +11,15 @@ import { appendToOwnedChat, assertOwnedChat, MAX_CONTENT_CHARS, messageInput, ty
  * the reply as it passes through and, after the response, appends the request's new turn (the
  * messages after its last assistant message) and the reply with its model and usage. Only
  * completed replies are appended; the append re-checks ownership in its own WHERE.
+ *
+ * Memories: when the caller turned on "add my memories to my chats" and holds the
+ * `features.memories` permission, `memory` is a system message for the request (chats only —
+ * completions without `chat_id` never get memories).
  */
 export interface ChatLink {
   readonly chatId: string;
+  /** System-message text with the caller's memories, or null. */
+  readonly memory: string | null;
   /** Streaming: SSE text exactly as sent to the client. */
   collect(sse: string): void;
   /** Non-streaming: the response document sent to the client. */
@@ -35,16 +43,18 @@ function newTurn(messages: unknown): MessageInput[] {
 }
 
 export async function openChatLink(
-  ctx: Pick<AppContext, 'db' | 'log'>,
-  userId: string,
+  ctx: Pick<AppContext, 'config' | 'db' | 'log'>,
+  user: Pick<User, 'id' | 'role' | 'active'>,
   body: Record<string, unknown>,
 ): Promise<ChatLink | null> {
+  const userId = user.id;
   const raw = body.chat_id;
   if (raw === undefined || raw === null) return null;
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > 64)
     throw new AppError('validation_failed', 'chat_id must be the id of one of your chats');
   const chatId = raw;
   await assertOwnedChat(ctx.db, userId, chatId);
+  const memory = await memoryContext(ctx, ctx.db, user);
   const turn = newTurn(body.messages);
   const model = typeof body.model === 'string' ? body.model.slice(0, 256) : null;
   let text = '';
@@ -55,6 +65,7 @@ export async function openChatLink(
   };
   return {
     chatId,
+    memory,
     collect(sse: string) {
       pending += sse;
       const end = pending.lastIndexOf('\n\n');
@@ -75,7 +86,8 @@ export async function openChatLink(
       }
     },
     reply(doc: Record<string, unknown>) {
-      const msg = (doc.choices as { message?: { content?: unknown; tool_calls?: unknown } }[] | undefined)?.[0]?.message;
+      const msg = (doc.choices as { message?: { content?: unknown; tool_calls?: unknown } }[] | undefined)?.[0]
+        ?.message;
       if (typeof msg?.content === 'string') add(msg.content);
       if (Array.isArray(msg?.tool_calls)) toolCalls = msg.tool_calls.slice(0, 128);
     },
@@ -85,7 +97,10 @@ export async function openChatLink(
         role: 'assistant',
         content: text.length === 0 && toolCalls ? null : text,
         model,
-        usage: usage && typeof usage === 'object' && JSON.stringify(usage).length <= 16_384 ? (usage as Record<string, unknown>) : null,
+        usage:
+          usage && typeof usage === 'object' && JSON.stringify(usage).length <= 16_384
+            ? (usage as Record<string, unknown>)
+            : null,
         ...(toolCalls ? { tool_calls: toolCalls } : {}),
       };
       try {

@@ -123,7 +123,10 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext) {
       stream.on('error', (e) => req.log.error({ err: e.message }, 'Chat export failed while streaming'));
       reply
         .header('content-type', 'application/x-ndjson; charset=utf-8')
-        .header('content-disposition', `attachment; filename="hridaai-chats-${new Date().toISOString().slice(0, 10)}.jsonl"`)
+        .header(
+          'content-disposition',
+          `attachment; filename="hridaai-chats-${new Date().toISOString().slice(0, 10)}.jsonl"`,
+        )
         .header('cache-control', 'no-store');
       return reply.send(stream);
     },
@@ -160,11 +163,7 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext) {
         .where('user_id', '=', user.id)
         .executeTakeFirst();
       if (own)
-        return presentChat(
-          own,
-          await chatMessages(ctx.db, user.id, chatId),
-          await shareIdOf(ctx.db, user.id, chatId),
-        );
+        return presentChat(own, await chatMessages(ctx.db, user.id, chatId), await shareIdOf(ctx.db, user.id, chatId));
       if (user.role !== 'admin' || !ctx.config.ENABLE_ADMIN_CHAT_ACCESS) throw notFound('Chat');
       return ctx.db.transaction().execute(async (trx) => {
         const c = await trx.selectFrom('chats').selectAll().where('id', '=', chatId).executeTakeFirst();
@@ -231,9 +230,7 @@ export function registerChatRoutes(app: FastifyInstance, ctx: AppContext) {
     params: chatParam,
     handler: async (req) => {
       const ownerId = me(req).id;
-      const n = await ctx.db
-        .transaction()
-        .execute((trx) => deleteChatRows(trx, ownerId, [req.data.params.id]));
+      const n = await ctx.db.transaction().execute((trx) => deleteChatRows(trx, ownerId, [req.data.params.id]));
       if (n === 0) throw notFound('Chat');
       return { status: 'deleted' };
     },

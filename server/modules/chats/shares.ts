@@ -60,7 +60,14 @@ export async function shareChat(
       .execute();
     return { share: { ...existing, snapshot, updated_at: now }, created: false };
   }
-  const share: ChatShare = { id: newShareId(), chat_id: chatId, user_id: ownerId, snapshot, created_at: now, updated_at: now };
+  const share: ChatShare = {
+    id: newShareId(),
+    chat_id: chatId,
+    user_id: ownerId,
+    snapshot,
+    created_at: now,
+    updated_at: now,
+  };
   await trx.insertInto('chat_shares').values(share).execute();
   return { share, created: true };
 }

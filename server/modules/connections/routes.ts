@@ -6,7 +6,7 @@ import { AppError, notFound } from '../../platform/http/errors.js';
 import { route } from '../../platform/http/route.js';
 import { createSafeFetch, UrlBlockedError } from '../../platform/net/index.js';
 import { attachGateway } from '../gateway/services.js';
-import { clientModelId, directModelId } from '../models/catalog.js';
+import { assertDirectAllowed, clientModelId, directModelId } from '../models/catalog.js';
 import { createConnectionBody, updateConnectionBody, type ConnectionRow } from './service.js';
 import { UpstreamError } from './transport.js';
 
@@ -22,10 +22,7 @@ const idParam = z.object({ id: z.string().min(1).max(64) });
 export function registerConnectionRoutes(app: FastifyInstance, ctx: AppContext) {
   const svc = attachGateway(app, ctx);
 
-  function requireDirect() {
-    if (!ctx.config.ENABLE_DIRECT_CONNECTIONS)
-      throw new AppError('direct_connections_disabled', 'Direct connections are disabled on this server');
-  }
+  const requireDirect = () => assertDirectAllowed(ctx.config);
 
   /** A user's connection URL must pass every safe-fetch rule before it is stored. */
   async function checkDirectUrl(url: string) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Db, Trx } from '../../platform/db/index.js';
 import { AppError } from '../../platform/http/errors.js';
-import { aadFor, type SecretBox } from '../../platform/security/secretbox.js';
+import { aadFor, SecretBoxError, type SecretBox } from '../../platform/security/secretbox.js';
 import type { ModelConnectionsTable } from './tables.js';
 
 /**
@@ -136,7 +136,7 @@ const API_KEY = { table: 'model_connections', column: 'api_key_enc' };
 const HEADERS = { table: 'model_connections', column: 'headers_enc' };
 
 /** The only shape in which a connection leaves the server: secrets masked. */
-export function presentConnection(row: ConnectionRow, headerNames: string[]) {
+export function presentConnection(row: ConnectionRow, headerNames: string[], secretsReadable = true) {
   return {
     id: row.id,
     type: row.type,
@@ -147,6 +147,8 @@ export function presentConnection(row: ConnectionRow, headerNames: string[]) {
     prefix_id: row.prefix_id,
     model_ids: parseIds(row.model_ids),
     enabled: row.enabled === 1,
+    /** false: a stored secret does not decrypt (wrong secret key or tampering); set new values to repair. */
+    secrets_readable: secretsReadable,
     scope: row.owner_id ? 'user' : 'global',
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -192,8 +194,18 @@ export class ConnectionStore {
     return Object.keys(JSON.parse(this.box.open(row.headers_enc, aadFor(HEADERS, row.id))) as object);
   }
 
+  /** Masked view. A connection whose secrets do not open is still shown (flagged), so it can be repaired. */
   present(row: ConnectionRow) {
-    return presentConnection(row, this.headerNames(row));
+    let names: string[] = [];
+    let readable = true;
+    try {
+      names = this.headerNames(row);
+      if (row.api_key_enc) this.box.open(row.api_key_enc, aadFor(API_KEY, row.id));
+    } catch (e) {
+      if (!(e instanceof SecretBoxError)) throw e;
+      readable = false;
+    }
+    return presentConnection(row, names, readable);
   }
 
   /** Loads one connection; `ownerId` null = admin connections, a user id = that user's only. */
@@ -248,9 +260,12 @@ export class ConnectionStore {
     if (input.api_key !== undefined && input.api_key !== MASK)
       patch.api_key_enc = input.api_key ? this.box.seal(input.api_key, aadFor(API_KEY, before.id)) : null;
     if (input.headers !== undefined) {
-      const stored = before.headers_enc
-        ? (JSON.parse(this.box.open(before.headers_enc, aadFor(HEADERS, before.id))) as Record<string, string>)
-        : {};
+      // The stored values are opened only when a mask asks to keep one (so new values repair a broken row).
+      const keeps = Object.values(input.headers ?? {}).some((v) => v === MASK);
+      const stored =
+        keeps && before.headers_enc
+          ? (JSON.parse(this.box.open(before.headers_enc, aadFor(HEADERS, before.id))) as Record<string, string>)
+          : {};
       const next: Record<string, string> = {};
       for (const [k, v] of Object.entries(input.headers ?? {})) {
         if (v === MASK) {

@@ -267,11 +267,13 @@ export async function handleChat(
   const resolved = await svc.catalog.resolve(body.model, actor.userId);
   await svc.access.assertUsable(actor, body.model, resolved.ids, resolved.chain);
   // `chat_id`: only a chat the caller owns (404 before anything is dispatched); never sent upstream.
-  const chatLink = await openChatLink(ctx, actor.userId, body);
+  const chatLink = await openChatLink(ctx, { id: actor.userId, role: actor.role, active: actor.active ? 1 : 0 }, body);
 
   const stream = body.stream === true;
   const upstreamBody = buildUpstreamBody(body, resolved);
   delete upstreamBody.chat_id;
+  if (chatLink?.memory)
+    upstreamBody.messages = [{ role: 'system', content: chatLink.memory }, ...(upstreamBody.messages as unknown[])];
   const clientWantsUsage =
     stream && (body.stream_options as { include_usage?: unknown } | null)?.include_usage === true;
   if (stream) upstreamBody.stream_options = { ...((body.stream_options as object | null) ?? {}), include_usage: true };

@@ -71,21 +71,26 @@ export class ModelAccess {
 
   /**
    * Throws unless the actor may use every model of the chain: `model_not_found` (404) when the
-   * requested model itself is not theirs to see, `model_access_denied` (403) when a model under a
-   * preset they may use is not.
+   * requested model itself is not theirs to see, `api_key_model_forbidden` (403) when the API key's
+   * allowlist lacks a model of the chain, `model_access_denied` (403) when a model under a preset
+   * they may use is not theirs.
    */
   async assertUsable(actor: Actor, requested: string, ids: string[], chain: PresetRow[]): Promise<void> {
     const owners = new Map(chain.map((p) => [p.id, p.owner_id]));
-    const ok = await this.readable(actor, ids, owners);
+    // The user's own rights first (so a key's list never reveals whether a model exists) …
+    const ok = await this.readable(actor.apiKey ? { ...actor, apiKey: null } : actor, ids, owners);
     if (!ok.has(requested)) throw modelNotFound(requested);
-    const missing = ids.filter((id) => !ok.has(id));
-    if (missing.length)
+    // … then the API key's allowlist, on every model of the chain …
+    if (ids.some((id) => !keyAllowsModel(actor, id)))
       throw new AppError(
-        'model_access_denied',
-        actor.apiKey?.allowedModels && missing.some((id) => !keyAllowsModel(actor, id))
-          ? 'This API key may not use a model this request depends on'
-          : 'This model is built on a model you do not have access to',
+        'api_key_model_forbidden',
+        keyAllowsModel(actor, requested)
+          ? 'This API key may not use a model this preset is built on'
+          : 'This API key may not use this model',
       );
+    // … then every model under the requested one.
+    if (ids.some((id) => !ok.has(id)))
+      throw new AppError('model_access_denied', 'This model is built on a model you do not have access to');
   }
 
   /** May the actor change (and see the prompt and parameters of) a preset? */

@@ -44,6 +44,17 @@ interface Snapshot {
   presets: Map<string, PresetRow>;
 }
 
+/** ENABLE_DIRECT_CONNECTIONS, and not OFFLINE_MODE (a user's connection is not one an admin configured). */
+export function assertDirectAllowed(config: AppContext['config']): void {
+  if (!config.ENABLE_DIRECT_CONNECTIONS)
+    throw new AppError('direct_connections_disabled', 'Direct connections are disabled on this server');
+  if (config.OFFLINE_MODE)
+    throw new AppError(
+      'direct_connections_disabled',
+      'Direct connections are unavailable in offline mode (OFFLINE_MODE)',
+    );
+}
+
 export function clientModelId(conn: Pick<OpenConnection, 'prefixId'>, upstreamId: string): string {
   return conn.prefixId ? `${conn.prefixId}.${upstreamId}` : upstreamId;
 }
@@ -174,8 +185,7 @@ export class ModelCatalog {
   /** A user's own direct connection model (null when the id is not a direct id). */
   async findDirectModel(id: string, userId: string): Promise<ConnectionModel | null | undefined> {
     if (!id.startsWith(DIRECT_PREFIX)) return null;
-    if (!this.ctx.config.ENABLE_DIRECT_CONNECTIONS)
-      throw new AppError('direct_connections_disabled', 'Direct connections are disabled on this server');
+    assertDirectAllowed(this.ctx.config);
     const rest = id.slice(DIRECT_PREFIX.length);
     const slash = rest.indexOf('/');
     if (slash <= 0 || slash === rest.length - 1) return undefined;

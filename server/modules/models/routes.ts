@@ -130,7 +130,7 @@ async function visibleModels(
   const chains = new Map(presets.map((p) => [p.id, chainOf(p)]));
 
   const direct: ListedModel[] = [];
-  if (ctx.config.ENABLE_DIRECT_CONNECTIONS) {
+  if (ctx.config.ENABLE_DIRECT_CONNECTIONS && !ctx.config.OFFLINE_MODE) {
     const rows = await svc.store.list(ctx.db, actor.userId);
     for (const r of rows.filter((x) => x.enabled === 1)) {
       let ids = parseIds(r.model_ids);

@@ -66,7 +66,10 @@ async function* chatPages(db: Db, userId: string) {
     if (after) {
       const a: { created_at: number; id: string } = after;
       q = q.where((eb) =>
-        eb.or([eb('created_at', '>', a.created_at), eb.and([eb('created_at', '=', a.created_at), eb('id', '>', a.id)])]),
+        eb.or([
+          eb('created_at', '>', a.created_at),
+          eb.and([eb('created_at', '=', a.created_at), eb('id', '>', a.id)]),
+        ]),
       );
     }
     const chats = await q.execute();
@@ -124,7 +127,10 @@ async function* usagePages(db: Db, userId: string) {
     if (after) {
       const a: { created_at: number; id: string } = after;
       q = q.where((eb) =>
-        eb.or([eb('created_at', '>', a.created_at), eb.and([eb('created_at', '=', a.created_at), eb('id', '>', a.id)])]),
+        eb.or([
+          eb('created_at', '>', a.created_at),
+          eb.and([eb('created_at', '=', a.created_at), eb('id', '>', a.id)]),
+        ]),
       );
     }
     const rows = await q.execute();
@@ -300,7 +306,12 @@ export async function* exportUser(ctx: Pick<AppContext, 'db'>, userId: string): 
     await db
       .selectFrom('group_members')
       .innerJoin('groups', 'groups.id', 'group_members.group_id')
-      .select(['groups.id as id', 'groups.name as name', 'group_members.source as source', 'group_members.created_at as joined_at'])
+      .select([
+        'groups.id as id',
+        'groups.name as name',
+        'group_members.source as source',
+        'group_members.created_at as joined_at',
+      ])
       .where('group_members.user_id', '=', userId)
       .orderBy('groups.name')
       .execute(),
@@ -438,7 +449,10 @@ export async function* exportUser(ctx: Pick<AppContext, 'db'>, userId: string): 
     .select(['inject_into_chats', 'updated_at'])
     .where('user_id', '=', userId)
     .executeTakeFirst();
-  yield field('memory_preferences', pref ? { inject_into_chats: pref.inject_into_chats === 1, updated_at: pref.updated_at } : null);
+  yield field(
+    'memory_preferences',
+    pref ? { inject_into_chats: pref.inject_into_chats === 1, updated_at: pref.updated_at } : null,
+  );
 
   yield* arrayField('usage', usagePages(db, userId));
   yield* arrayField('audit', auditPages(db, userId));

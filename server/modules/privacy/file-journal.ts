@@ -28,7 +28,14 @@ export function resolveInDataDir(dataDir: string, rel: string): string | null {
 
 export async function journalFileDeletions(trx: Trx, paths: readonly string[], reason: string): Promise<void> {
   const now = Date.now();
-  const rows = paths.map((p) => ({ id: randomUUID(), path: p, reason, created_at: now, attempts: 0, last_error: null }));
+  const rows = paths.map((p) => ({
+    id: randomUUID(),
+    path: p,
+    reason,
+    created_at: now,
+    attempts: 0,
+    last_error: null,
+  }));
   for (let i = 0; i < rows.length; i += 200)
     await trx
       .insertInto('pending_file_deletions')
@@ -77,7 +84,10 @@ export async function processFileDeletions(
           .where('id', '=', r.id)
           .execute();
         if (r.attempts < MAX_ATTEMPTS_LOGGED)
-          ctx.log.error({ entry: r.id, error }, 'Could not remove a file of an erased record; will retry at next start');
+          ctx.log.error(
+            { entry: r.id, error },
+            'Could not remove a file of an erased record; will retry at next start',
+          );
       }
     }
     if (rows.length < batch) return out;

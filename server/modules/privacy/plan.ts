@@ -168,7 +168,8 @@ export const ERASURE_PLAN: readonly PlanEntry[] = [
     action: 'anonymise',
     set: { user_id: ERASED, actor_id: null, key_id: null },
     export: 'usage',
-    reason: 'token counts per model and day stay correct for budgets and capacity figures; nothing links them to the person',
+    reason:
+      'token counts per model and day stay correct for budgets and capacity figures; nothing links them to the person',
   },
   {
     table: 'gateway_usage',

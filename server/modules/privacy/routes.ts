@@ -7,7 +7,7 @@ import { AppError } from '../../platform/http/errors.js';
 import { route } from '../../platform/http/route.js';
 import { verifyPassword } from '../../platform/security/passwords.js';
 import { clearSessionCookie } from '../auth/routes.js';
-import { eraseUser } from './erasure.js';
+import { anonymiseOrphanUsage, cancelLateSweeps, eraseUser } from './erasure.js';
 import { exportUser } from './export.js';
 import { processFileDeletions } from './file-journal.js';
 
@@ -19,15 +19,20 @@ function requireHolder(req: FastifyRequest): void {
 }
 
 export function registerPrivacyRoutes(app: FastifyInstance, ctx: AppContext) {
-  // Files of erasures that committed before a crash are removed before the server serves.
+  // Files of erasures that committed before a crash are removed before the server serves, and
+  // usage rows that requests of erased users wrote after the erasure are anonymised.
   app.addHook('onReady', async () => {
     try {
       const r = await processFileDeletions(ctx);
       if (r.removed || r.failed) ctx.log.info(r, 'Processed pending file deletions');
+      const since = Date.now() - 2 * (ctx.config.GATEWAY_REQUEST_TIMEOUT + 3600) * 1000;
+      const n = await anonymiseOrphanUsage(ctx.db, since);
+      if (n) ctx.log.info({ rows: n }, 'Anonymised usage rows of erased users');
     } catch (e) {
-      ctx.log.error({ err: (e as Error).message }, 'Could not process pending file deletions');
+      ctx.log.error({ err: (e as Error).message }, 'Could not finish pending erasure work');
     }
   });
+  app.addHook('onClose', async () => cancelLateSweeps(ctx.db));
 
   route(app, {
     method: 'GET',

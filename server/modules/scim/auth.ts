@@ -52,7 +52,9 @@ export class ScimTokens {
       .filter((l) => l !== '' && !l.startsWith('#'));
     const ok = lines.filter((l) => l.length >= MIN_TOKEN_LENGTH);
     if (ok.length < lines.length)
-      this.log.warn(`SCIM_TOKEN_FILE: ${lines.length - ok.length} token(s) shorter than ${MIN_TOKEN_LENGTH} characters ignored`);
+      this.log.warn(
+        `SCIM_TOKEN_FILE: ${lines.length - ok.length} token(s) shorter than ${MIN_TOKEN_LENGTH} characters ignored`,
+      );
     this.digests = ok.map(digest);
     this.log.info({ tokens: ok.length }, 'SCIM tokens loaded');
   }

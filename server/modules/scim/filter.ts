@@ -74,7 +74,7 @@ function tokenize(src: string): Token[] {
       i += num[0].length;
       continue;
     }
-    const word = /^[A-Za-z$][\w$:.\-]*/.exec(src.slice(i));
+    const word = /^[A-Za-z$][\w$:.-]*/.exec(src.slice(i));
     if (!word) throw invalidFilter(`Unexpected character "${c}" at position ${i}`);
     out.push({ t: 'word', v: word[0], pos: i });
     i += word[0].length;

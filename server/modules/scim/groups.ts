@@ -111,7 +111,12 @@ export async function listGroups(
       .limit(p.count)
       .offset(p.startIndex - 1)
       .execute();
-    const members = withMembers ? await membersOf(db, rows.map((r) => r.id)) : new Map();
+    const members = withMembers
+      ? await membersOf(
+          db,
+          rows.map((r) => r.id),
+        )
+      : new Map();
     return { total: Number(n), items: rows.map((r) => presentScimGroup(r, members.get(r.id) ?? [], base)) };
   }
   const rows = await q.orderBy('groups.created_at').orderBy('groups.id').execute();
@@ -164,7 +169,11 @@ export function editableGroup(res: Resource): Resource {
 async function checkMembers(trx: Trx, ids: string[]) {
   const found = new Set<string>();
   for (let i = 0; i < ids.length; i += 500) {
-    const rows = await trx.selectFrom('users').select('id').where('id', 'in', ids.slice(i, i + 500)).execute();
+    const rows = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute();
     for (const r of rows) found.add(r.id);
   }
   const missing = ids.filter((i) => !found.has(i));
@@ -205,7 +214,11 @@ export async function createGroup(ctx: AppContext, req: FastifyRequest, g: Group
       for (let i = 0; i < g.members.length; i += 500)
         await trx
           .insertInto('group_members')
-          .values(g.members.slice(i, i + 500).map((u) => ({ group_id: id, user_id: u, source: SCIM_SOURCE, created_at: now })))
+          .values(
+            g.members
+              .slice(i, i + 500)
+              .map((u) => ({ group_id: id, user_id: u, source: SCIM_SOURCE, created_at: now })),
+          )
           .execute();
     await ctx.audit.record(trx, {
       ...audit(req),

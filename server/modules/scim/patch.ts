@@ -23,7 +23,8 @@ export type Resource = Record<string, unknown>;
 const MAX_OPS = 1000;
 
 export function parsePatchBody(body: unknown): PatchOp[] {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalidSyntax('The body must be a PatchOp object');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw invalidSyntax('The body must be a PatchOp object');
   const b = body as Record<string, unknown>;
   const schemas = b.schemas;
   if (schemas !== undefined && (!Array.isArray(schemas) || !schemas.some((s) => s === PATCH_SCHEMA)))

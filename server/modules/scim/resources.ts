@@ -43,7 +43,9 @@ export function project(res: Resource, attributes?: string, excluded?: string): 
         const subs = wanted.map((p) => p[1]!);
         const pick = (o: Record<string, unknown>) =>
           Object.fromEntries(Object.entries(o).filter(([sk]) => subs.includes(sk.toLowerCase())));
-        out[k] = Array.isArray(v) ? v.map((x) => pick(x as Record<string, unknown>)) : pick(v as Record<string, unknown>);
+        out[k] = Array.isArray(v)
+          ? v.map((x) => pick(x as Record<string, unknown>))
+          : pick(v as Record<string, unknown>);
       }
     }
   }

@@ -67,16 +67,21 @@ function baseUrl(req: FastifyRequest): string {
 }
 
 function mapError(err: FastifyError | AppError | ScimError | Error): { status: number; body: object } {
-  if (err instanceof ScimError) return { status: err.status, body: scimErrorBody(err.status, err.message, err.scimType) };
+  if (err instanceof ScimError)
+    return { status: err.status, body: scimErrorBody(err.status, err.message, err.scimType) };
   if (err instanceof AppError) {
-    const scimType =
-      err.code === 'validation_failed' ? 'invalidValue' : err.status === 409 ? 'uniqueness' : undefined;
+    const scimType = err.code === 'validation_failed' ? 'invalidValue' : err.status === 409 ? 'uniqueness' : undefined;
     return { status: err.status, body: scimErrorBody(err.status, err.message, scimType) };
   }
   const fe = err as FastifyError;
-  if (fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+  if (
+    fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+    err instanceof SyntaxError ||
+    fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+  )
     return { status: 400, body: scimErrorBody(400, 'The request body is not valid JSON', 'invalidSyntax') };
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: scimErrorBody(413, 'The request body is too large') };
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { status: 413, body: scimErrorBody(413, 'The request body is too large') };
   if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return { status: 415, body: scimErrorBody(415, 'Send application/scim+json or application/json') };
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
@@ -194,13 +199,7 @@ export function registerScimRoutes(app: FastifyInstance, ctx: AppContext): void 
       const schemas = (req: FastifyRequest) => [
         schemaResource(USER_SCHEMA, 'User', 'User account', USER_ATTRS, baseUrl(req)),
         schemaResource(GROUP_SCHEMA, 'Group', 'Group', GROUP_ATTRS, baseUrl(req)),
-        schemaResource(
-          ENTERPRISE_USER_SCHEMA,
-          'EnterpriseUser',
-          'Accepted and ignored (not stored)',
-          [],
-          baseUrl(req),
-        ),
+        schemaResource(ENTERPRISE_USER_SCHEMA, 'EnterpriseUser', 'Accepted and ignored (not stored)', [], baseUrl(req)),
       ];
       const all = <T>(items: T[]) => ({
         schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'],
@@ -351,9 +350,13 @@ export function registerScimRoutes(app: FastifyInstance, ctx: AppContext): void 
         handler: async (req) => {
           const q = req.data.query;
           const p = paging(q);
-          const withMembers = !(q.excludedAttributes ?? '')
-            .split(',')
-            .some((a) => a.trim().toLowerCase().replace(/^urn:.*:group:/, '') === 'members');
+          const withMembers = !(q.excludedAttributes ?? '').split(',').some(
+            (a) =>
+              a
+                .trim()
+                .toLowerCase()
+                .replace(/^urn:.*:group:/, '') === 'members',
+          );
           const { total, items } = await listGroups(ctx.db, q.filter, p, baseUrl(req), withMembers);
           return listResponse(
             total,

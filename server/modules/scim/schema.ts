@@ -64,11 +64,7 @@ export const USER_ATTRS: AttrDef[] = [
     name: 'name',
     type: 'complex',
     description: 'The components of the user’s name.',
-    subAttributes: [
-      str('formatted', 'Full name.'),
-      str('givenName', 'Given name.'),
-      str('familyName', 'Family name.'),
-    ],
+    subAttributes: [str('formatted', 'Full name.'), str('givenName', 'Given name.'), str('familyName', 'Family name.')],
   },
   str('displayName', 'Name shown in HridaAI.'),
   {

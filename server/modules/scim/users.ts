@@ -198,7 +198,10 @@ export function userInput(res: Resource): UserInput {
     formatted ??
     ([givenName, familyName].filter(Boolean).join(' ') || null) ??
     userName.slice(0, 200);
-  const active = res.active === undefined || res.active === null ? true : coerce(findAttr(USER_DEFS, 'active')!, res.active, 'active');
+  const active =
+    res.active === undefined || res.active === null
+      ? true
+      : coerce(findAttr(USER_DEFS, 'active')!, res.active, 'active');
   return {
     userName,
     externalId: str(res.externalId, 'externalId', 512),
@@ -287,7 +290,13 @@ export async function createUser(ctx: AppContext, req: FastifyRequest, u: UserIn
       if (authProvider && u.externalId)
         await trx
           .insertInto('identities')
-          .values({ id: randomUUID(), user_id: user.id, provider: authProvider, subject: u.externalId, created_at: now })
+          .values({
+            id: randomUUID(),
+            user_id: user.id,
+            provider: authProvider,
+            subject: u.externalId,
+            created_at: now,
+          })
           .execute();
       if (!u.active) await trx.updateTable('users').set({ active: 0 }).where('id', '=', user.id).execute();
       await ctx.audit.record(trx, {
@@ -340,7 +349,11 @@ export async function updateUser(
       updated_at: now,
     };
     if (before.s_user_id) await trx.updateTable('scim_users').set(scimRow).where('user_id', '=', id).execute();
-    else await trx.insertInto('scim_users').values({ user_id: id, created_at: now, ...scimRow }).execute();
+    else
+      await trx
+        .insertInto('scim_users')
+        .values({ user_id: id, created_at: now, ...scimRow })
+        .execute();
     if (authProvider && before.s_external_id !== u.externalId) {
       if (before.s_external_id)
         await trx

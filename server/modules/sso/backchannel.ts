@@ -42,7 +42,11 @@ function jwksFor(svc: OAuthService, p: ProviderDef, uri: string): JWTVerifyGetKe
   if (hit && hit.uri === uri) return hit.get;
   const get = createRemoteJWKSet(new URL(uri), {
     [customFetch]: (url: string, init: RequestInit) =>
-      svc.fetcher.fetch(url, { method: init.method, headers: init.headers as Record<string, string>, signal: init.signal ?? undefined }),
+      svc.fetcher.fetch(url, {
+        method: init.method,
+        headers: init.headers as Record<string, string>,
+        signal: init.signal ?? undefined,
+      }),
     cooldownDuration: 30_000,
     cacheMaxAge: 10 * 60_000,
   });

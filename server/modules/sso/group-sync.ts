@@ -96,11 +96,13 @@ export async function syncGroupMemberships(
       .values(toAdd.map((g) => ({ group_id: g.id, user_id: input.userId, source: input.source, created_at: now })))
       .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing())
       .execute();
-  for (const chunk of toRemove.map((m) => m.group_id).reduce<string[][]>((acc, id, i) => {
-    if (i % 200 === 0) acc.push([]);
-    acc[acc.length - 1]!.push(id);
-    return acc;
-  }, []))
+  for (const chunk of toRemove
+    .map((m) => m.group_id)
+    .reduce<string[][]>((acc, id, i) => {
+      if (i % 200 === 0) acc.push([]);
+      acc[acc.length - 1]!.push(id);
+      return acc;
+    }, []))
     await trx
       .deleteFrom('group_members')
       .where('user_id', '=', input.userId)

@@ -124,7 +124,11 @@ export function groupName(dn: string): string {
 /** An entry of LDAP_ADMIN_GROUPS / LDAP_ALLOWED_GROUPS: a DN (compared normalised) or a name. */
 export function inGroups(groupDns: readonly string[], wanted: readonly string[]): boolean {
   if (wanted.length === 0) return false;
-  const norm = (d: string) => d.toLowerCase().replace(/\s*,\s*/g, ',').replace(/\s*=\s*/g, '=');
+  const norm = (d: string) =>
+    d
+      .toLowerCase()
+      .replace(/\s*,\s*/g, ',')
+      .replace(/\s*=\s*/g, '=');
   const dns = new Set(groupDns.map(norm));
   const names = new Set(groupDns.map((d) => groupName(d).toLowerCase()));
   return wanted.some((w) => (w.includes('=') ? dns.has(norm(w)) : names.has(w.toLowerCase())));
@@ -147,7 +151,8 @@ export async function ldapAuthenticate(s: LdapSettings, username: string, passwo
     url: s.url,
     timeout: s.timeoutMs,
     connectTimeout: s.timeoutMs,
-    tlsOptions: s.tls,
+    // ldapts opens TLS from the first byte whenever tlsOptions is given: only for LDAPS.
+    ...(s.url.startsWith('ldaps:') ? { tlsOptions: s.tls } : {}),
     strictDN: true,
   });
   let timer: NodeJS.Timeout | undefined;
@@ -156,7 +161,7 @@ export async function ldapAuthenticate(s: LdapSettings, username: string, passwo
   });
   const work = async (): Promise<LdapUser> => {
     try {
-      if (s.startTls) await client.startTLS(s.tls);
+      if (s.startTls) await client.startTLS({ ...s.tls });
       if (s.appDn)
         await client.bind(s.appDn, s.appPassword ?? '').catch((e: unknown) => {
           // A refused service account is a configuration problem, not the user's wrong password.
@@ -186,7 +191,8 @@ export async function ldapAuthenticate(s: LdapSettings, username: string, passwo
         throw new AppError('invalid_credentials', 'Incorrect user name or password');
       const name = (e as Error)?.name ?? '';
       // More than one entry (sizeLimit) is as good as none: never guess which account was meant.
-      if (name === 'SizeLimitExceededError') throw new AppError('invalid_credentials', 'Incorrect user name or password');
+      if (name === 'SizeLimitExceededError')
+        throw new AppError('invalid_credentials', 'Incorrect user name or password');
       throw unavailable(e);
     }
   };

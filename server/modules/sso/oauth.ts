@@ -234,13 +234,14 @@ export class OAuthService {
       this.forget(p.id);
       return new AppError('oauth_provider_unavailable', 'The identity provider could not be reached');
     }
-    const err = e as { code?: string; error?: string; message?: string };
-    const detail = err.error ?? err.code ?? 'invalid_response';
+    const err = e as { code?: string; error?: string; message?: string; cause?: { message?: string; code?: string } };
+    const detail = err.error ?? err.cause?.code ?? err.code ?? 'invalid_response';
     if (detail === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || detail === 'OAUTH_JWS_SIGNATURE_VERIFICATION_FAILED')
       this.forget(p.id);
     return new AppError('oauth_failed', 'The identity provider response could not be verified', {
       reason: String(detail).slice(0, 100),
-      detail: String(err.message ?? '').slice(0, 300),
+      // openid-client wraps the precise check that failed (state, iss, nonce, exp, alg…) in `cause`
+      detail: String(err.cause?.message ?? err.message ?? '').slice(0, 300),
     });
   }
 

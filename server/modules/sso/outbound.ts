@@ -12,7 +12,10 @@ import { createSafeFetch, UrlBlockedError, type Resolver, type SafeFetch } from 
  */
 export interface IdpFetch {
   /** A WHATWG-fetch-compatible function for openid-client (`customFetch`) and jose. */
-  fetch(url: string, init?: { method?: string; headers?: Record<string, string>; body?: unknown; signal?: AbortSignal }): Promise<Response>;
+  fetch(
+    url: string,
+    init?: { method?: string; headers?: Record<string, string>; body?: unknown; signal?: AbortSignal },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 

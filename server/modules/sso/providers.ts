@@ -104,7 +104,9 @@ export function readSecretFile(name: string, file: string): string {
   try {
     v = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigErrors([new ConfigError(name, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)]);
+    throw new ConfigErrors([
+      new ConfigError(name, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`),
+    ]);
   }
   v = v.replace(/\r?\n$/, '');
   if (v === '') throw new ConfigErrors([new ConfigError(name, `${file} is empty`)]);
@@ -137,7 +139,9 @@ export function checkSsoConfig(config: Config): { warnings: string[]; secrets: S
   if (config.MICROSOFT_CLIENT_ID && !config.MICROSOFT_CLIENT_SECRET)
     errors.push(new ConfigError('MICROSOFT_CLIENT_SECRET', 'is required when MICROSOFT_CLIENT_ID is set'));
   if (config.ENABLE_OAUTH_ROLE_MANAGEMENT && config.OAUTH_ADMIN_ROLES.length + config.OAUTH_ALLOWED_ROLES.length === 0)
-    errors.push(new ConfigError('OAUTH_ALLOWED_ROLES', 'must list at least one role when ENABLE_OAUTH_ROLE_MANAGEMENT=true'));
+    errors.push(
+      new ConfigError('OAUTH_ALLOWED_ROLES', 'must list at least one role when ENABLE_OAUTH_ROLE_MANAGEMENT=true'),
+    );
   if (config.OAUTH_ALLOWED_DOMAINS.length === 0)
     errors.push(new ConfigError('OAUTH_ALLOWED_DOMAINS', 'must be * or a list of domains'));
   if (config.OAUTH_ALLOWED_DOMAINS.includes('*') && config.OAUTH_ALLOWED_DOMAINS.length > 1)
@@ -181,7 +185,9 @@ export function checkSsoConfig(config: Config): { warnings: string[]; secrets: S
         ),
       );
     if (config.LDAP_APP_DN && !ldapAppPassword && !config.LDAP_APP_PASSWORD_FILE)
-      errors.push(new ConfigError('LDAP_APP_PASSWORD', 'is required when LDAP_APP_DN is set (or LDAP_APP_PASSWORD_FILE)'));
+      errors.push(
+        new ConfigError('LDAP_APP_PASSWORD', 'is required when LDAP_APP_DN is set (or LDAP_APP_PASSWORD_FILE)'),
+      );
     if (config.LDAP_CA_CERT_FILE) {
       try {
         readFileSync(config.LDAP_CA_CERT_FILE);

@@ -63,7 +63,10 @@ export function registerSsoRoutes(app: FastifyInstance, ctx: AppContext): void {
         reply.header('cache-control', 'no-store');
         return reply.redirect(url.href, 302);
       } catch (e) {
-        req.log.warn({ provider: p.id, err: (e as Error).message, details: (e as AppError).details }, 'OAuth sign-in could not start');
+        req.log.warn(
+          { provider: p.id, err: (e as Error).message, details: (e as AppError).details },
+          'OAuth sign-in could not start',
+        );
         auditSignInFailure(ctx, req, 'oidc', e);
         return failRedirect(reply, e instanceof AppError ? e.code : 'oauth_failed');
       }
@@ -192,10 +195,7 @@ export function registerSsoRoutes(app: FastifyInstance, ctx: AppContext): void {
       };
       if (!ldap) refuse(new AppError('ldap_disabled', 'LDAP sign-in is not enabled on this server'));
       const sec = ctx.accountSecurity;
-      const attempt = await sec.limiter.attempt([
-        accountSubject(`ldap:${username.toLowerCase()}`),
-        ipSubject(req.ip),
-      ]);
+      const attempt = await sec.limiter.attempt([accountSubject(`ldap:${username.toLowerCase()}`), ipSubject(req.ip)]);
       sec.auditLockouts(req, attempt, 'ldap');
       if (!attempt.allowed) refuse(new AppError('invalid_credentials', SIGNIN_FAILED_MESSAGE));
       let found;
@@ -212,11 +212,19 @@ export function registerSsoRoutes(app: FastifyInstance, ctx: AppContext): void {
       const email = (found!.email ?? '').trim().toLowerCase();
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) || email.length > 320) {
         await sec.limiter.release(attempt);
-        refuse(new AppError('oauth_email_missing', `The directory entry has no usable e-mail address (${config.LDAP_ATTRIBUTE_FOR_MAIL})`));
+        refuse(
+          new AppError(
+            'oauth_email_missing',
+            `The directory entry has no usable e-mail address (${config.LDAP_ATTRIBUTE_FOR_MAIL})`,
+          ),
+        );
       }
       who.email = email;
       const groups = found!.groups;
-      if (config.LDAP_ALLOWED_GROUPS.length && !inGroups(groups, [...config.LDAP_ALLOWED_GROUPS, ...config.LDAP_ADMIN_GROUPS])) {
+      if (
+        config.LDAP_ALLOWED_GROUPS.length &&
+        !inGroups(groups, [...config.LDAP_ALLOWED_GROUPS, ...config.LDAP_ADMIN_GROUPS])
+      ) {
         await sec.limiter.release(attempt);
         refuse(new AppError('forbidden', 'Your directory account is not in a group allowed to sign in'));
       }
@@ -255,10 +263,9 @@ export function registerSsoRoutes(app: FastifyInstance, ctx: AppContext): void {
       // Two-factor authentication applies to directory passwords as to local ones.
       const next = await sec.afterFirstFactor(req, r.user, attempt, 'ldap');
       if (next.challenge) return next.challenge;
-      const { token } = await openExternalSession(ctx, req, r.user, x);
+      const { token } = await openExternalSession(ctx, req, r.user, x, r.created);
       setSessionCookie(ctx, reply, token);
       return { token, token_type: 'Bearer', user: presentUser(r.user), ...next.notices };
     },
   });
 }
-

@@ -7,6 +7,7 @@ import type { User } from '../../platform/db/types.js';
 import { AppError } from '../../platform/http/errors.js';
 import { otherActiveAdmins, provisionUser } from '../auth/accounts.js';
 import { apiKeyService } from '../api-keys/service.js';
+import { setProfileImage, validateProfileImage } from '../profile-images/validate.js';
 import { syncGroupMemberships } from './group-sync.js';
 
 /**
@@ -111,8 +112,17 @@ async function signInOnce(ctx: AppContext, req: FastifyRequest, x: ExternalIdent
           roleIfNotFirst: x.allowSignup ? (roleFor(x, null) ?? ctx.config.DEFAULT_USER_ROLE) : null,
         });
         if (x.picture) {
-          await trx.updateTable('users').set({ profile_image_url: x.picture }).where('id', '=', user.id).execute();
-          user = { ...user, profile_image_url: x.picture };
+          // The one profile-image validator; a picture it refuses is simply not used.
+          let ok = true;
+          try {
+            validateProfileImage(ctx.config, x.picture);
+          } catch {
+            ok = false;
+          }
+          if (ok) {
+            await setProfileImage(trx, ctx.config, user.id, x.picture);
+            user = (await trx.selectFrom('users').selectAll().where('id', '=', user.id).executeTakeFirst()) ?? user;
+          }
         }
         created = true;
         await ctx.audit.record(trx, {
@@ -283,8 +293,9 @@ export async function openExternalSession(
   req: FastifyRequest,
   user: User,
   x: Pick<ExternalIdentity, 'provider' | 'method' | 'subject' | 'sessionKind' | 'maxSessions' | 'idpSid'>,
+  created = false,
 ): Promise<{ token: string; sessionId: string }> {
-  const r = await ctx.db.transaction().execute((trx) => openSession(ctx, req, trx, user, x, false));
+  const r = await ctx.db.transaction().execute((trx) => openSession(ctx, req, trx, user, x, created));
   if (r.trimmed) await ctx.sessions.afterUserChange(user.id);
   return r;
 }

@@ -43,7 +43,8 @@ export function peerMatcher(list: readonly string[]): (addr: string | undefined)
   const ranges: Range[] = list.map((e) => {
     if (e.includes('/')) {
       const [a, bits] = ipaddr.parseCIDR(e);
-      const n = a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
+      const n =
+        a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address() : a;
       return [n, n.kind() === a.kind() ? bits : bits - 96];
     }
     const a = normalise(e)!;
@@ -253,7 +254,12 @@ async function resolveUser(ctx: AppContext, req: FastifyRequest, email: string, 
 }
 
 /** Refuses a credential of another user on a request the trusted proxy vouched for. */
-export function checkTrustedHeaderMatch(ctx: AppContext, req: FastifyRequest, header: AuthContext, auth: AuthContext): void {
+export function checkTrustedHeaderMatch(
+  ctx: AppContext,
+  req: FastifyRequest,
+  header: AuthContext,
+  auth: AuthContext,
+): void {
   if (header.user.id === auth.user.id) return;
   fail(
     ctx,

@@ -15,6 +15,18 @@ const SECRET_PARTS = ['password', 'passwd', 'passphrase', 'token', 'secret', 'ap
  * (or `…Key` in camelCase), and the Authorization / Cookie headers.
  */
 export function isSecretKey(name: string): boolean {
+  const hit = keyCache.get(name);
+  if (hit !== undefined) return hit;
+  const r = computeIsSecretKey(name);
+  if (keyCache.size >= 10_000) keyCache.clear();
+  keyCache.set(name, r);
+  return r;
+}
+
+/** The same keys come back in every body: remember the answer. */
+const keyCache = new Map<string, boolean>();
+
+function computeIsSecretKey(name: string): boolean {
   const lower = name.toLowerCase();
   if (EXACT_SECRET_KEYS.has(lower)) return true;
   for (const p of SECRET_PARTS) if (lower.includes(p)) return true;
@@ -42,6 +54,8 @@ const SECRET_VALUE =
 
 export function redactString(s: string): string {
   if (s.length < 14) return s;
+  // Cheap pre-check: most strings hold none of the three markers.
+  if (s.indexOf('sk-') < 0 && s.indexOf('eyJ') < 0 && s.indexOf('Bearer') < 0) return s;
   return s.replace(SECRET_VALUE, REDACTED);
 }
 
@@ -179,19 +193,24 @@ const SCALAR = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)
 
 /**
  * Like `redactToJson`, but straight from JSON text (a response body as sent): a small tokenizer
- * copies the text, replacing values by the same key and value rules, and stops once the output
- * passes `maxBytes` — the body is never parsed whole, so its size costs nothing beyond the limit.
- * Keys are compared decoded (`"\u0070assword"` is `password`). Returns null for text that is not JSON.
+ * walks the text and copies it, replacing values by the same key and value rules, and stops once
+ * the output passes `maxBytes` — the body is never parsed whole, so its size costs nothing beyond
+ * the limit. Keys are compared decoded (`"\u0070assword"` is `password`). Returns null for text
+ * that is not JSON.
  */
 export function redactJsonText(src: string, maxBytes: number): { text: string; truncated: boolean } | null {
   const n = src.length;
   let i = 0;
-  const out: string[] = [];
-  let len = 0;
-  const over = () => len > maxBytes;
-  const push = (s: string) => {
-    out.push(s);
-    len += s.length;
+  // Output = the source with some spans replaced: kept as slices, joined at the end.
+  const parts: string[] = [];
+  let partsLen = 0;
+  let segStart = 0;
+  const outLen = () => partsLen + (i - segStart);
+  const over = () => outLen() > maxBytes;
+  const replace = (from: number, to: number, replacement: string) => {
+    parts.push(src.slice(segStart, from), replacement);
+    partsLen += from - segStart + replacement.length;
+    segStart = to;
   };
   const fail = (): never => {
     throw new SyntaxError('not JSON');
@@ -203,43 +222,50 @@ export function redactJsonText(src: string, maxBytes: number): { text: string; t
       else break;
     }
   };
-  const readString = (): string => {
+  /** Moves past a string token; returns whether it contains an escape. */
+  const skipString = (): boolean => {
+    if (src.charCodeAt(i) !== 34) fail();
+    const open = i;
+    let j = i + 1;
+    for (;;) {
+      const q = src.indexOf('"', j);
+      if (q < 0) fail();
+      let b = q - 1;
+      while (b > open && src.charCodeAt(b) === 92) b--;
+      if ((q - 1 - b) % 2 === 0) {
+        i = q + 1;
+        const bs = src.indexOf('\\', open);
+        return bs >= 0 && bs < q;
+      }
+      j = q + 1;
+    }
+  };
+  const stringValue = (from: number, escaped: boolean): string =>
+    escaped ? (JSON.parse(src.slice(from, i)) as string) : src.slice(from + 1, i - 1);
+  const skipScalar = (): number => {
     const start = i;
-    if (src[i] !== '"') fail();
-    i++;
     while (i < n) {
       const c = src.charCodeAt(i);
-      if (c === 92) i += 2;
-      else if (c === 34) return src.slice(start, ++i);
-      else i++;
-    }
-    return fail();
-  };
-  const readScalar = (): string => {
-    const start = i;
-    while (i < n) {
-      const c = src[i]!;
-      if (c === ',' || c === ']' || c === '}' || c === ' ' || c === '\n' || c === '\r' || c === '\t') break;
+      // , ] } and whitespace end a scalar
+      if (c === 44 || c === 93 || c === 125 || c === 32 || c === 10 || c === 13 || c === 9) break;
       i++;
     }
-    const tok = src.slice(start, i);
-    if (!SCALAR.test(tok)) fail();
-    return tok;
+    if (!SCALAR.test(src.slice(start, i))) fail();
+    return start;
   };
   const skipValue = () => {
-    ws();
-    const c = src[i];
-    if (c === '"') return void readString();
-    if (c !== '{' && c !== '[') return void readScalar();
+    const c = src.charCodeAt(i);
+    if (c === 34) return void skipString();
+    if (c !== 123 && c !== 91) return void skipScalar();
     let depth = 0;
     while (i < n) {
-      const d = src[i];
-      if (d === '"') {
-        readString();
+      const d = src.charCodeAt(i);
+      if (d === 34) {
+        skipString();
         continue;
       }
-      if (d === '{' || d === '[') depth++;
-      else if (d === '}' || d === ']') depth--;
+      if (d === 123 || d === 91) depth++;
+      else if (d === 125 || d === 93) depth--;
       i++;
       if (depth === 0) return;
     }
@@ -248,73 +274,76 @@ export function redactJsonText(src: string, maxBytes: number): { text: string; t
   const value = (depth: number): void => {
     if (over()) return;
     ws();
-    const c = src[i];
-    if (c === '{' || c === '[') {
+    const c = src.charCodeAt(i);
+    if (c === 123 || c === 91) {
+      const start = i;
       if (depth >= MAX_DEPTH) {
         skipValue();
-        return push('"[…]"');
+        return replace(start, i, '"[…]"');
       }
-      const obj = c === '{';
-      const close = obj ? '}' : ']';
+      const obj = c === 123;
+      const close = obj ? 125 : 93;
       i++;
-      push(c);
       ws();
-      if (src[i] === close) {
+      if (src.charCodeAt(i) === close) {
         i++;
-        return push(close);
+        return;
       }
       for (;;) {
         if (obj) {
           ws();
-          const keyTok = readString();
-          const key = JSON.parse(keyTok) as string;
+          const k0 = i;
+          const key = stringValue(k0, skipString());
           ws();
-          if (src[i] !== ':') fail();
+          if (src.charCodeAt(i) !== 58) fail();
           i++;
-          push(keyTok + ':');
           ws();
           if (isSecretKey(key)) {
-            const isCount = key.toLowerCase().endsWith('tokens') && /[-0-9]/.test(src[i] ?? '');
-            if (isCount) push(readScalar());
-            else {
-              skipValue();
-              push(JSON.stringify(REDACTED));
-            }
+            const v0 = i;
+            const first = src.charCodeAt(i);
+            const count = (first === 45 || (first >= 48 && first <= 57)) && key.toLowerCase().endsWith('tokens');
+            skipValue();
+            if (!count) replace(v0, i, JSON.stringify(REDACTED));
           } else value(depth + 1);
         } else value(depth + 1);
         if (over()) return;
         ws();
-        if (src[i] === ',') {
+        const d = src.charCodeAt(i);
+        if (d === 44) {
           i++;
-          push(',');
           continue;
         }
-        if (src[i] === close) {
+        if (d === close) {
           i++;
-          return push(close);
+          return;
         }
         fail();
       }
     }
-    if (c === '"') {
-      const tok = readString();
-      if (tok.length < 16) return push(tok);
-      const s = JSON.parse(tok) as string;
+    if (c === 34) {
+      const start = i;
+      const escaped = skipString();
+      if (i - start < 16) return;
+      const s = stringValue(start, escaped);
       const r = redactString(s);
-      return push(r === s ? tok : JSON.stringify(r));
+      if (r !== s) replace(start, i, JSON.stringify(r));
+      return;
     }
-    push(readScalar());
+    skipScalar();
   };
+  let stopped = false;
   try {
     value(0);
-    if (!over()) {
+    stopped = over();
+    if (!stopped) {
       ws();
       if (i < n) fail();
     }
   } catch {
     return null;
   }
-  const text = out.join('');
-  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return { text, truncated: false };
+  parts.push(src.slice(segStart, i));
+  const text = parts.join('');
+  if (!stopped && Buffer.byteLength(text, 'utf8') <= maxBytes) return { text, truncated: false };
   return { text: cutUtf8(text, maxBytes), truncated: true };
 }

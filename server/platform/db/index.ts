@@ -78,7 +78,11 @@ export function openDatabase(
         provider: migrationProvider,
         ...(schema ? { migrationTableSchema: schema } : {}),
       });
-      const { error, results } = await migrator.migrateToLatest();
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely's introspection reads every schema of the database; a schema dropped at that moment
+      // by someone else (3F000) fails it although ours is fine: try again.
+      for (let i = 0; i < 5 && (error as { code?: string } | undefined)?.code === '3F000'; i++)
+        ({ error, results } = await migrator.migrateToLatest());
       if (error) throw error instanceof Error ? error : new Error(String(error));
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     },

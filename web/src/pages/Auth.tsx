@@ -136,7 +136,9 @@ export function SignIn({
   initialEmail?: string;
   onSignedIn: () => void;
 }) {
-  const [mode, setMode] = useState<'signin' | 'signup' | 'ldap'>('signin');
+  const [mode, setMode] = useState<'signin' | 'signup' | 'ldap'>(() =>
+    !(config.features.enable_login_form && config.features.enable_password_auth) && config.ldap ? 'ldap' : 'signin',
+  );
   const [oauthError] = useState(() => readOauthError());
   const [name, setName] = useState('');
   const [email, setEmail] = useState(initialEmail ?? '');
@@ -209,7 +211,12 @@ export function SignIn({
       ) : null}
       {ldap && mode !== 'signup' ? (
         <div className="segmented" role="group" aria-label="Sign-in method">
-          <button type="button" aria-pressed={mode === 'signin'} onClick={() => setMode('signin')} disabled={!formEnabled}>
+          <button
+            type="button"
+            aria-pressed={mode === 'signin'}
+            onClick={() => setMode('signin')}
+            disabled={!formEnabled}
+          >
             E-mail
           </button>
           <button type="button" aria-pressed={mode === 'ldap'} onClick={() => setMode('ldap')}>

@@ -13,6 +13,7 @@ import {
 import { Alert, ConfirmDialog, Spinner } from '../components/ui';
 import { MessageView, type ViewMessage } from './chat/MessageView';
 import { ChatSidebar } from './chat/Sidebar';
+import { MemoryToggle } from './settings/Memories';
 
 interface Message extends ViewMessage {
   /** Stored on the server under this id. */
@@ -400,6 +401,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
               ))}
             </select>
           </div>
+          <MemoryToggle compact />
           {persist && active.id ? (
             <button
               type="button"

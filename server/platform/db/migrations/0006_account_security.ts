@@ -32,7 +32,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('used_at', 'bigint')
     .execute();
-  await db.schema.createIndex('recovery_codes_user_idx').on('recovery_codes').columns(['user_id', 'code_hash']).execute();
+  await db.schema
+    .createIndex('recovery_codes_user_idx')
+    .on('recovery_codes')
+    .columns(['user_id', 'code_hash'])
+    .execute();
 
   await db.schema
     .createTable('two_factor_challenges')
@@ -46,7 +50,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('consumed_at', 'bigint')
     .addColumn('ip', 'varchar(64)')
     .execute();
-  await db.schema.createIndex('two_factor_challenges_exp_idx').on('two_factor_challenges').column('expires_at').execute();
+  await db.schema
+    .createIndex('two_factor_challenges_exp_idx')
+    .on('two_factor_challenges')
+    .column('expires_at')
+    .execute();
 
   await db.schema
     .createTable('login_attempts')

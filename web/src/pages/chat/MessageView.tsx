@@ -1,6 +1,7 @@
 import { useId, useMemo, useState } from 'react';
 import { renderMarkdown } from '../../lib/markdown';
 import { Alert, Spinner } from '../../components/ui';
+import { Artifacts } from './Artifacts';
 
 export interface ViewMessage {
   id: string;
@@ -82,6 +83,7 @@ export function MessageView({
       ) : (
         <Markdown source={message.content} />
       )}
+      {message.role === 'assistant' && !streaming && !editing ? <Artifacts markdown={message.content} /> : null}
       {streaming && message.content === '' ? <Spinner label="Thinking" /> : null}
       {message.stopped ? <p className="muted small">Stopped.</p> : null}
       {message.error ? <Alert>{message.error}</Alert> : null}

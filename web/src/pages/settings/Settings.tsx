@@ -4,6 +4,7 @@ import { hasPermission, useSession } from '../../components/session';
 import { ApiKeysSection } from './ApiKeys';
 import { TwoFactorSection } from './TwoFactor';
 import { PrivacySection } from './Privacy';
+import { MemoriesSection } from './Memories';
 import { PasswordSection } from './Password';
 import { ProfileSection } from './Profile';
 import { SessionsSection } from './Sessions';
@@ -27,6 +28,7 @@ export function SettingsPage({ path }: { path: string }) {
     ...(hasPermission(session, 'features.api_keys')
       ? [{ key: 'api-keys', label: 'API keys', render: () => <ApiKeysSection /> }]
       : []),
+    { key: 'memories', label: 'Memories', render: () => <MemoriesSection /> },
     { key: 'data', label: 'Your data', render: () => <PrivacySection /> },
   ];
   const key = path.split('/')[2] ?? '';

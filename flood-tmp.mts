@@ -1,0 +1,18 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { Pool } from 'undici';
+import { buildApp } from '/work/main/server/app.js';
+import { loadConfig } from '/work/main/server/config/index.js';
+const dir = mkdtempSync(path.join(tmpdir(), 'fl-'));
+const built = await buildApp(loadConfig({ ENV: 'test', DATA_DIR: dir, PASSWORD_HASH_ROUNDS: '4', HRIDAAI_SECRET_KEY: 'bench-secret-key-0123456789abcdef', GLOBAL_LOG_LEVEL: 'ERROR' }), { logger: pino({ level: 'error' }) });
+await built.app.listen({ host: '127.0.0.1', port: 0 });
+const { port } = built.app.server.address() as { port: number };
+const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64 });
+const mode = process.argv[2];
+let n = 0; const end = Date.now() + 6000;
+await Promise.all(Array.from({ length: 64 }, async () => { while (Date.now() < end) { const k = mode === 'garbage' ? 'sk-nope' : mode === 'jwt' ? 'a.b.c' : `sk-${randomBytes(8).toString('hex')}${randomBytes(32).toString('base64url')}`; const r = await pool.request({ method: 'GET', path: '/api/v1/auths/', headers: { authorization: `Bearer ${k}` } }); await r.body.dump(); n++; } }));
+console.log(mode, n / 6, 'rps');
+await pool.close(); await built.close();
