@@ -10,7 +10,9 @@
  * 2. Legitimate latency over real HTTP on 127.0.0.1 (`GET /api/v1/auths/` with a valid key):
  *    p50/p99 alone; during a flood of requests with a valid key (the control: the same load of
  *    ordinary traffic); and during a flood of well-formed invalid keys (a new random key per
- *    request, the worst case: each one costs an HMAC and a lookup). Phases alternate for a few
+ *    request, the worst case: each one costs an HMAC and a lookup); and, to separate the
+ *    verifier's share from the rest of a refused request (error path, failure bookkeeping), a
+ *    flood of malformed `sk-` tokens that the verifier refuses without hashing. Phases alternate for a few
  *    rounds so that machine noise hits them alike; medians are reported. The claim to check: an
  *    invalid-key flood slows legitimate traffic no more than the same volume of valid traffic.
  * SQLite in a temp dir, one process, loops bounded in count. Results: bench/results/api-keys.json.
@@ -71,6 +73,9 @@ async function adminKey(built: BuiltApp): Promise<string> {
   });
   return (k.json() as { key: string }).key;
 }
+
+const PHASES = ['none', 'valid', 'invalid', 'malformed'] as const;
+type Phase = (typeof PHASES)[number];
 
 const randomKey = () => `sk-${randomBytes(8).toString('hex')}${randomBytes(32).toString('base64url')}`;
 
@@ -134,7 +139,7 @@ async function main() {
   // ---- 2. legit latency alone, during a flood of valid keys (control) and of invalid keys
   const legitPool = new Pool(a.url, { connections: LEGIT_C });
   const floodPool = new Pool(a.url, { connections: FLOOD_C });
-  const phase = async (flood: 'none' | 'valid' | 'invalid') => {
+  const phase = async (flood: Phase) => {
     let stop = false;
     let sent = 0;
     let unexpected = 0;
@@ -143,7 +148,9 @@ async function main() {
         const r = await floodPool.request({
           method: 'GET',
           path: '/api/v1/auths/',
-          headers: { authorization: `Bearer ${flood === 'valid' ? keyA : randomKey()}` },
+          headers: {
+            authorization: `Bearer ${flood === 'valid' ? keyA : flood === 'malformed' ? 'sk-not-a-key' : randomKey()}`,
+          },
         });
         await r.body.dump();
         sent++;
@@ -159,17 +166,17 @@ async function main() {
     const secs = (Date.now() - t0) / 1000;
     return { p50: pct(lat, 50), p99: pct(lat, 99), flood_rps: Math.round(sent / secs), flood_unexpected: unexpected };
   };
-  const rounds: Record<'none' | 'valid' | 'invalid', Awaited<ReturnType<typeof phase>>[]> = {
+  const rounds: Record<Phase, Awaited<ReturnType<typeof phase>>[]> = {
     none: [],
     valid: [],
     invalid: [],
+    malformed: [],
   };
-  for (let r = 0; r < ROUNDS; r++)
-    for (const kind of ['none', 'valid', 'invalid'] as const) rounds[kind].push(await phase(kind));
+  for (let r = 0; r < ROUNDS; r++) for (const kind of PHASES) rounds[kind].push(await phase(kind));
   await legitPool.close();
   await floodPool.close();
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  const summary = (kind: 'none' | 'valid' | 'invalid') => ({
+  const summary = (kind: Phase) => ({
     p50_ms: median(rounds[kind].map((x) => x.p50)),
     p99_ms: median(rounds[kind].map((x) => x.p99)),
     flood_rps: median(rounds[kind].map((x) => x.flood_rps)),
@@ -190,6 +197,7 @@ async function main() {
       legit_alone: summary('none'),
       legit_during_valid_key_flood: summary('valid'),
       legit_during_invalid_key_flood: summary('invalid'),
+      legit_during_malformed_token_flood: summary('malformed'),
       raw: rounds,
       verifier_stats: svcA.stats,
     },

@@ -103,6 +103,9 @@ export interface TestApp extends BuiltApp {
 interface Setup {
   schema?: string;
   dataDir: string;
+  /** Instances sharing this app's database: closed before its schema is dropped. */
+  dependents: TestApp[];
+  closing?: Promise<void>;
 }
 const setups = new WeakMap<TestApp, Setup>();
 
@@ -174,14 +177,20 @@ export async function createTestApp(backend: Backend, opts: CreateOptions = {}):
     dataDir,
     backend,
     shared: { databaseUrl: env.DATABASE_URL, redisPrefix, secret },
-    async close() {
-      await built.close();
-      const s = setups.get(app);
-      if (s?.schema) await dropSchema(s.schema).catch(() => undefined);
-      rmSync(dataDir, { recursive: true, force: true });
+    close() {
+      const s = setups.get(app)!;
+      s.closing ??= (async () => {
+        // A second instance on the same database must be gone before the schema is dropped.
+        await Promise.all(s.dependents.map((d) => d.close()));
+        await built.close();
+        if (s.schema) await dropSchema(s.schema).catch(() => undefined);
+        rmSync(dataDir, { recursive: true, force: true });
+      })();
+      return s.closing;
     },
   };
-  setups.set(app, { schema, dataDir });
+  setups.set(app, { schema, dataDir, dependents: [] });
+  if (opts.shareWith) setups.get(opts.shareWith)?.dependents.push(app);
   return app;
 }
 

@@ -103,11 +103,14 @@ export interface Server {
 }
 
 /** HridaAI on SQLite, listening on 127.0.0.1 with the strict CSP header (unless `csp: false`). */
-export async function startServer(env: Record<string, string> = {}, opts: { csp?: boolean } = {}): Promise<Server> {
+export async function startServer(
+  env: Record<string, string> = {},
+  opts: { csp?: boolean; port?: number } = {},
+): Promise<Server> {
   const app = await createTestApp(SQLITE, {
     env: { ...(opts.csp === false ? {} : { CONTENT_SECURITY_POLICY: STRICT_CSP }), ...env },
   });
-  await app.app.listen({ port: 0, host: '127.0.0.1' });
+  await app.app.listen({ port: opts.port ?? 0, host: '127.0.0.1' });
   const addr = app.app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no listening address');
   return { app, url: `http://127.0.0.1:${addr.port}`, close: () => app.close() };

@@ -89,6 +89,24 @@ describeMatrix('chat completions through the gateway', matrix(), (b) => {
     expect(usage).toMatchObject({ prompt_tokens: 1, completion_tokens: 5, total_tokens: 6 });
   });
 
+  it('a server that answers a streaming request with one JSON document is replayed as a stream', async () => {
+    env.openai.set({ chunks: 2, jsonWhenStreaming: true });
+    const stream = await client.chat.completions.create({
+      model: 'mock-gpt',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    let text = '';
+    let usage: unknown = null;
+    for await (const c of stream) {
+      text += c.choices[0]?.delta.content ?? '';
+      if (c.usage) usage = c.usage;
+    }
+    expect(text).toBe('tok0 tok1 ');
+    expect(usage).toMatchObject({ completion_tokens: 2 });
+  });
+
   it('streams from an Ollama connection (native API translated to OpenAI chunks)', async () => {
     env.ollama.set({ chunks: 4 });
     const stream = await client.chat.completions.create({

@@ -122,7 +122,7 @@ function headerName(def: null, meta: { area: string; description: string }) {
 }
 
 function secretFile(meta: { area: string; description: string }) {
-  return text(null, { ...meta, allowed: 'a file path (read at start; trailing newline ignored)' });
+  return text(null, { ...meta, allowed: 'a file path (a trailing newline is ignored)' });
 }
 
 export const ssoSettings = {

@@ -40,10 +40,18 @@
  *   hasPermission(db, actor, name) / requirePermission(db, actor, name) (throws 403 permission_required)
  *   explainPermissions(db, actor)             what GET /api/v1/users/me/permissions returns
  *
+ * Group changes made outside /api/v1/groups (SCIM, identity-provider group sync): after the
+ * transaction commits, call `afterGroupChange(ctx)` so cached API-key checks (which hold the
+ * owner's groups for features.api_keys) are dropped here and, with Redis, everywhere. Without the
+ * call they refresh within SESSION_CACHE_TTL_MS; resource decisions never use that cache.
+ *
  * Rules (see policy.ts): deny by default; pending/deactivated: nothing; admin + BYPASS_ADMIN_ACCESS_CONTROL:
  * everything; owner: everything; grants: write ⇒ read+write, read ⇒ read; admins may share ownerless
  * resources; non-admins need the type's workspace permission to write/share/delete.
  */
+import type { AppContext } from '../../context.js';
+import { apiKeyService } from '../api-keys/service.js';
+
 export { actorForUser, actorOf, type Actor } from './actor.js';
 export {
   PERMISSIONS,
@@ -85,3 +93,8 @@ export {
   type Grant,
   type GrantInput,
 } from './grants.js';
+
+/** Drop cached API-key checks after group memberships or group permissions change (see above). */
+export async function afterGroupChange(ctx: AppContext): Promise<void> {
+  await apiKeyService(ctx).invalidate({ all: true });
+}

@@ -7,8 +7,8 @@ import type { OpenConnection } from './service.js';
 
 /**
  * How HridaAI reaches an upstream. Admin-configured connections get one keep-alive undici Agent
- * each (certificate verification per AIOHTTP_CLIENT_SESSION_SSL, metadata endpoints refused, by
- * platform/net). A user's direct connection goes through safe-fetch: private addresses, metadata
+ * each (certificate verification per AIOHTTP_CLIENT_SESSION_SSL, metadata endpoints refused,
+ * OFFLINE_MODE refuses public addresses — platform/net). A user's direct connection goes through safe-fetch: private addresses, metadata
  * endpoints, WEB_FETCH_FILTER_LIST and redirects are refused exactly as for any URL a person typed
  * (and direct connections are unavailable under OFFLINE_MODE).
  */
@@ -98,9 +98,7 @@ export class Transports {
     const cur = this.agents.get(conn.id);
     if (cur && cur.version === conn.updatedAt) return cur.agent;
     if (cur) void cur.agent.close().catch(() => undefined);
-    // An admin configured this connection: OFFLINE_MODE (no call the admin did not configure) does
-    // not apply to it. Metadata endpoints and proxy variables stay refused; TLS per AIOHTTP_CLIENT_SESSION_SSL.
-    const agent = createOutboundAgent({ ...this.config, OFFLINE_MODE: false }, 'model', {
+    const agent = createOutboundAgent(this.config, 'model', {
       headersTimeoutMs: this.config.GATEWAY_UPSTREAM_HEADERS_TIMEOUT * 1000,
       bodyTimeoutMs: this.config.GATEWAY_STREAM_IDLE_TIMEOUT * 1000,
     });

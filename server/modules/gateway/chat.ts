@@ -4,7 +4,6 @@ import type { AppContext } from '../../context.js';
 import { AppError } from '../../platform/http/errors.js';
 import { actorOf, type Actor } from '../access/index.js';
 import { openChatLink } from '../chats/gateway-link.js';
-import { ensureMemberships } from '../access/permissions.js';
 import type { ConnectionModel, Resolved } from '../models/catalog.js';
 import { readCapped, UpstreamError, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
 import type { Lease, LimitSubject } from './limits.js';
@@ -12,6 +11,7 @@ import type { GatewayServices } from './services.js';
 import {
   errorEvent,
   fromOllamaResponse,
+  JsonAsSseRelay,
   OllamaRelay,
   SseRelay,
   toOllamaRequest,
@@ -163,9 +163,7 @@ export async function limitSubject(
   actor: Actor,
   modelIds: string[],
 ): Promise<LimitSubject> {
-  const groupIds = (await svc.limits.usesGroups())
-    ? (await ensureMemberships(ctx.db, actor)).map((m) => m.groupId)
-    : [];
+  const groupIds = (await svc.limits.usesGroups()) ? await svc.limits.groupsOf(actor, ctx) : [];
   return { userId: actor.userId, keyId: actor.apiKey?.id ?? null, groupIds, modelIds };
 }
 
@@ -364,7 +362,9 @@ export async function handleChat(
   const relay: Relay =
     resolved.base.connection.type === 'ollama'
       ? new OllamaRelay(body.model, `chatcmpl-${req.id}`, Math.floor(started / 1000), clientWantsUsage)
-      : new SseRelay(clientWantsUsage);
+      : (upstream.headers['content-type'] ?? '').includes('text/event-stream')
+        ? new SseRelay(clientWantsUsage)
+        : new JsonAsSseRelay(clientWantsUsage, ctx.config.GATEWAY_MAX_BODY_SIZE);
   const idleMs = ctx.config.GATEWAY_STREAM_IDLE_TIMEOUT * 1000;
   const watchdog = setTimeout(
     () => controller.abort(new UpstreamError('timeout', 'The model server stopped sending')),

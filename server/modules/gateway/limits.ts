@@ -1,6 +1,8 @@
 import type { FastifyReply } from 'fastify';
 import { sql } from 'kysely';
 import type { AppContext } from '../../context.js';
+import type { Actor } from '../access/index.js';
+import { ensureMemberships } from '../access/permissions.js';
 import { AppError } from '../../platform/http/errors.js';
 import { formatReset, type LimitOp, type LimiterStore, type OpState } from '../../platform/rate-limit/index.js';
 import type { GatewayLimitsTable } from './tables.js';
@@ -117,6 +119,23 @@ export class LimitService {
         this.loading = null;
       });
     return this.loading;
+  }
+
+  private groups = new Map<string, { at: number; ids: string[] }>();
+
+  /**
+   * The groups whose limits apply to the caller: the memberships already on the actor (API keys
+   * carry them), else a lookup reused for ROWS_TTL_MS (a membership change counts within 2 s).
+   */
+  async groupsOf(actor: Actor, ctx: Pick<AppContext, 'db'>): Promise<string[]> {
+    if (actor.memberships) return actor.memberships.map((m) => m.groupId);
+    const now = Date.now();
+    const hit = this.groups.get(actor.userId);
+    if (hit && now - hit.at < ROWS_TTL_MS) return hit.ids;
+    const ids = (await ensureMemberships(ctx.db, actor)).map((m) => m.groupId);
+    if (this.groups.size > 50_000) this.groups.clear();
+    this.groups.set(actor.userId, { at: now, ids });
+    return ids;
   }
 
   /** True when some group row exists (only then are the caller's groups looked up). */

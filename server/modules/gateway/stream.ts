@@ -141,6 +141,53 @@ export class SseRelay implements Relay {
   }
 }
 
+/**
+ * An OpenAI-compatible server that answered a streaming request with one JSON completion (some
+ * do): the completion is replayed to the client as SSE chunks, so the client still gets a stream.
+ */
+export class JsonAsSseRelay implements Relay {
+  readonly stats: RelayStats = { usage: null, chunks: 0, done: false, upstreamError: false };
+  private parts: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly includeUsage: boolean,
+    private readonly max: number,
+  ) {}
+
+  push(chunk: Buffer): string {
+    this.size += chunk.length;
+    if (this.size > this.max) this.stats.upstreamError = true;
+    else this.parts.push(chunk);
+    return '';
+  }
+
+  end(): string {
+    const doc = this.stats.upstreamError ? null : parseEvent(Buffer.concat(this.parts).toString('utf8'));
+    const choice = (Array.isArray(doc?.choices) ? (doc.choices as Record<string, unknown>[]) : [])[0];
+    if (!doc || !choice) {
+      this.stats.upstreamError = true;
+      return UPSTREAM_STREAM_ERROR();
+    }
+    const d = doc as Record<string, unknown>;
+    const base = { id: d.id, object: 'chat.completion.chunk', created: d.created, model: d.model };
+    const msg = (choice.message ?? {}) as Record<string, unknown>;
+    const delta: Record<string, unknown> = {
+      role: 'assistant',
+      content: typeof msg.content === 'string' ? msg.content : '',
+    };
+    if (msg.tool_calls) delta.tool_calls = msg.tool_calls;
+    this.stats.usage = asUsage(d.usage);
+    this.stats.chunks = 1;
+    this.stats.done = true;
+    let out = `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+    out += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: choice.finish_reason ?? 'stop' }] })}\n\n`;
+    if (this.includeUsage && this.stats.usage)
+      out += `data: ${JSON.stringify({ ...base, choices: [], usage: this.stats.usage })}\n\n`;
+    return out + 'data: [DONE]\n\n';
+  }
+}
+
 // ---------------------------------------------------------------- Ollama (native API)
 
 type Msg = { role?: unknown; content?: unknown; [k: string]: unknown };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { eraseUser } from '../privacy/erasure.js';
 import type { AppContext } from '../../context.js';
 import type { Db, Trx } from '../../platform/db/index.js';
 import type { User } from '../../platform/db/types.js';
@@ -407,24 +408,24 @@ export async function updateUser(
 }
 
 export async function deleteUser(ctx: AppContext, req: FastifyRequest, id: string, ifMatch: (etag: string) => void) {
-  await ctx.db.transaction().execute(async (trx) => {
-    const before = await loadUser(trx, id);
-    ifMatch(etagOf(before.updated_at));
-    if (before.role === 'admin' && before.active === 1 && (await otherActiveAdmins(trx, ctx.dbKind, id)) === 0)
+  // The one erasure path (also used by self-deletion and admin deletion): every row and file of the user.
+  try {
+    await eraseUser(
+      ctx,
+      id,
+      { ...auditBase(req), via: 'scim' },
+      {
+        guard: async (trx) => {
+          const before = await loadUser(trx, id);
+          ifMatch(etagOf(before.updated_at));
+        },
+      },
+    );
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'last_admin')
       throw new ScimError(409, 'The last active administrator cannot be deleted');
-    await ctx.sessions.revokeAllForUser(id, 'deleted', { trx });
-    await trx.deleteFrom('api_keys').where('user_id', '=', id).execute();
-    await trx.deleteFrom('users').where('id', '=', id).execute();
-    await ctx.audit.record(trx, {
-      ...auditBase(req),
-      action: 'user.deleted',
-      subjectId: id,
-      resourceType: 'user',
-      resourceId: id,
-      before: { email: before.email, name: before.name, role: before.role },
-      details: { via: 'scim' },
-    });
-  });
-  await ctx.sessions.afterUserChange(id);
+    if (e instanceof AppError && e.code === 'not_found') throw scimNotFound('User');
+    throw e;
+  }
   await apiKeyService(ctx).invalidate({ user: id });
 }

@@ -200,6 +200,10 @@ export async function ldapAuthenticate(s: LdapSettings, username: string, passwo
     return await Promise.race([work(), deadline]);
   } finally {
     clearTimeout(timer);
-    void client.unbind().catch(() => undefined);
+    // unbind() closes the socket when connected; a connection still stuck in connect or TLS is
+    // destroyed directly so that a hung directory cannot hold sockets.
+    const socket = (client as unknown as { socket?: { destroy(): void } }).socket;
+    if (!client.isConnected) socket?.destroy();
+    void client.unbind().catch(() => socket?.destroy());
   }
 }

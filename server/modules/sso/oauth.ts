@@ -21,6 +21,7 @@ import { configuredProviders, type ProviderDef, type ProviderId } from './provid
 export const STATE_COOKIE = 'oauth_state';
 const STATE_TTL_MS = 10 * 60_000;
 const CONFIG_TTL_MS = 60 * 60_000;
+const MAX_PENDING_STATES = 50_000;
 
 function sha256hex(v: string): string {
   return createHash('sha256').update(v).digest('hex');
@@ -145,6 +146,13 @@ export class OAuthService {
     const binding = randomBytes(32).toString('base64url');
     const now = Date.now();
     await this.ctx.db.deleteFrom('oauth_states').where('expires_at', '<', now).execute();
+    // Unauthenticated requests create these rows: bound their number (a flood cannot fill the disk).
+    const pending = await this.ctx.db
+      .selectFrom('oauth_states')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    if (Number(pending.n) >= MAX_PENDING_STATES)
+      throw new AppError('rate_limited', 'Too many sign-ins in progress; try again in a few minutes');
     await this.ctx.db
       .insertInto('oauth_states')
       .values({

@@ -5,7 +5,8 @@ import type { Db, Trx } from '../db/index.js';
  * The audit seam every module writes to. A domain event (user role changed, key created, share
  * link created, …) is recorded with `record(trx, …)` inside the same transaction as the change.
  * Authentication outcomes (sign-in/out/up, every failure) go through `auth(…)`, which is always
- * written whatever the path filters say.
+ * written whatever the path filters say. The implementation is `service.ts` (AuditPipeline); how
+ * to use it: docs/security.md, "Audit logging".
  */
 export interface DomainEvent {
   /** Dotted verb, e.g. `user.role_changed`, `api_key.created`. */
@@ -72,7 +73,7 @@ export function fromRequest(req: FastifyRequest): Pick<DomainEvent, 'actorId' | 
   };
 }
 
-/** Until the audit pipeline is wired, events go nowhere (replaced by the real service). */
+/** An audit service that records nothing, for unit tests of code that needs one (the app uses service.ts). */
 export const noopAudit: AuditService = {
   async record() {},
   auth() {},

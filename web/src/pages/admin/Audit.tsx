@@ -43,6 +43,9 @@ function toQuery(f: Filters): URLSearchParams {
   return p;
 }
 
+const short = new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+const shortTime = (ms: number) => short.format(new Date(ms));
+
 /** UUIDs are long: the first block is enough to tell entries apart (the full id is in the title). */
 function shortId(id: string): string {
   return /^[0-9a-f]{8}-[0-9a-f-]{27}$/i.test(id) ? `${id.slice(0, 8)}…` : id.length > 40 ? `${id.slice(0, 39)}…` : id;
@@ -152,7 +155,6 @@ export function AuditSection() {
                 <th scope="col">Actor</th>
                 <th scope="col">Resource</th>
                 <th scope="col">Result</th>
-                <th scope="col">IP</th>
                 <th scope="col">
                   <span className="sr-only">Details</span>
                 </th>
@@ -186,7 +188,9 @@ function AuditRow({ ev, open, onToggle }: { ev: AuditEvent; open: boolean; onTog
   return (
     <>
       <tr>
-        <td className="nowrap">{formatTime(ev.created_at)}</td>
+        <td className="nowrap small" title={formatTime(ev.created_at)}>
+          {shortTime(ev.created_at)}
+        </td>
         <td className="mono small">{ev.action}</td>
         <td>
           {ev.actor_email ?? ev.actor_id ?? '—'}
@@ -203,7 +207,6 @@ function AuditRow({ ev, open, onToggle }: { ev: AuditEvent; open: boolean; onTog
         <td>
           <span className={ev.result === 'success' ? 'badge badge-ok' : 'badge badge-bad'}>{ev.result}</span>
         </td>
-        <td className="small">{ev.ip ?? '—'}</td>
         <td className="actions">
           <button type="button" className="btn btn-small" aria-expanded={open} onClick={onToggle}>
             Details<span className="sr-only"> of entry {ev.seq}</span>
@@ -212,10 +215,14 @@ function AuditRow({ ev, open, onToggle }: { ev: AuditEvent; open: boolean; onTog
       </tr>
       {open ? (
         <tr className="detail-row">
-          <td colSpan={7}>
+          <td colSpan={6}>
             <dl className="facts">
               <dt>Entry</dt>
               <dd>#{ev.seq}</dd>
+              <dt>Time</dt>
+              <dd>{formatTime(ev.created_at)}</dd>
+              <dt>Client address</dt>
+              <dd>{ev.ip ?? '—'}</dd>
               <dt>Request</dt>
               <dd className="mono small">{ev.request_id ?? '—'}</dd>
               <dt>Hash</dt>

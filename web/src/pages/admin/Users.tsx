@@ -302,7 +302,7 @@ function UserRow({
       </td>
       <td title={formatTime(user.created_at)}>{formatDate(user.created_at)}</td>
       <td title={formatTime(user.last_active_at)}>{formatDate(user.last_active_at)}</td>
-      <td className="actions">
+      <td className="actions wide">
         {user.role === 'pending' && user.active ? (
           <button type="button" className="btn btn-small btn-primary" disabled={busy} onClick={onApprove}>
             Approve<span className="sr-only"> {user.email}</span>
