@@ -7,7 +7,7 @@
  *
  * Measures requests/s and latency, streaming time-to-first-token and inter-chunk gaps, the most
  * concurrent streams held with no lost frame, HridaAI's RSS idle and under load, and the cost of
- * an API-key verification. Writes bench/results/<time>.json (and latest.json) and the table in
+ * an API-key verification. Writes bench/results/gateway-<time>.json (and gateway-latest.json) and the table in
  * bench/README.md ("Gateway" section).
  */
 import { randomBytes } from 'node:crypto';
@@ -379,7 +379,7 @@ async function main() {
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
     const stamp = out.date.replace(/[:.]/g, '-');
     writeFileSync(path.join(ROOT, `bench/results/gateway-${stamp}.json`), JSON.stringify(out, null, 2) + '\n');
-    writeFileSync(path.join(ROOT, 'bench/results/latest.json'), JSON.stringify(out, null, 2) + '\n');
+    writeFileSync(path.join(ROOT, 'bench/results/gateway-latest.json'), JSON.stringify(out, null, 2) + '\n');
     const table = renderTable(out);
     updateReadme(table);
     process.stdout.write(table + '\n');

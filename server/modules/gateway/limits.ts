@@ -149,7 +149,10 @@ export class LimitService {
     return (await this.plan(s, 0)).tokenLimited;
   }
 
-  /** The user's effective value of one field (see the module comment). 0 = unlimited. */
+  /**
+   * The user's effective value of one field (see the module comment). 0 = unlimited. Group rows
+   * give defaults for the per-minute and concurrency limits only (their budgets are pools).
+   */
   private userValue(
     map: Map<string, GatewayLimitsTable>,
     s: LimitSubject,
@@ -158,6 +161,7 @@ export class LimitService {
   ): number {
     const own = map.get(`user\u0000${s.userId}`)?.[field];
     if (own !== null && own !== undefined) return own;
+    if (field === 'tokens_per_day' || field === 'tokens_per_month') return def;
     let best: number | null = null;
     for (const g of s.groupIds) {
       const v = map.get(`group\u0000${g}`)?.[field];
