@@ -184,7 +184,10 @@ export async function loadWithPlaywright(ctx: AppContext, url: string): Promise<
     if (response.status() >= 400) throw new FetchError('bad_response', `the server answered HTTP ${response.status()}`);
     await page.waitForLoadState('networkidle', { timeout: 3000 }).catch(() => undefined);
     const title = (await page.title()).slice(0, 300);
-    const text = await page.evaluate(() => document.body?.innerText ?? '');
+    // Runs in the page, where `document` exists; the server is compiled without DOM types.
+    const text = await page.evaluate(
+      () => (globalThis as unknown as { document?: { body?: { innerText?: string } } }).document?.body?.innerText ?? '',
+    );
     return {
       url: finalUrl,
       title: title || new URL(finalUrl).hostname,
