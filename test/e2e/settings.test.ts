@@ -93,6 +93,10 @@ describeBrowser('web UI: account settings (chromium, strict CSP)', () => {
     await page.getByRole('button', { name: 'Set up two-factor authentication' }).click();
     const secret = await page.getByLabel('Secret key').inputValue();
     expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    // The otpauth URI is also shown as a QR code, drawn in the page (no request, strict CSP).
+    const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
+    await qr.waitFor();
+    expect((await qr.locator('path').getAttribute('d'))!.length).toBeGreaterThan(500);
     await page.getByLabel('Code from the app').fill(authenticator.generate(secret));
     await page.getByRole('button', { name: 'Turn on' }).click();
     const codes = await page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allInnerTexts();

@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
 import { messageOf, post } from '../lib/api';
 import { Alert, Field } from './ui';
+import { QrCode } from './QrCode';
 
 /** The ten recovery codes, shown once after enrolment (or regeneration). */
 export function RecoveryCodes({ codes, onDone }: { codes: string[]; onDone: () => void }) {
@@ -108,8 +109,10 @@ export function TwoFactorEnrol({ onEnabled }: { onEnabled: (codes: string[]) => 
   return (
     <form onSubmit={enable} className="stack narrow">
       <p>
-        Add this account to your authenticator app: open the setup link on this device, or type the secret key by hand.
+        Add this account to your authenticator app: scan the code, open the setup link on this device, or type the
+        secret key by hand.
       </p>
+      <QrCode value={setup.otpauth_uri} label="QR code for your authenticator app" />
       <p>
         <a href={setup.otpauth_uri}>Open the setup link</a>
       </p>
