@@ -161,15 +161,19 @@ async function main(argv: string[]) {
   );
 }
 
-async function auditCommand(args: string[]) {
-  const [sub, ...rest] = args;
-  if (!sub || sub === '-h' || sub === '--help' || sub === 'help') {
-    process.stdout.write(HELP.audit + '\n');
-    if (!sub) process.exitCode = 1;
-    return;
+/**
+ * Parses `<group> <sub> [--json] [--help]`. Prints help and returns null when nothing is to be
+ * done; exits with code 2 on an unknown subcommand or option.
+ */
+function subcommandOptions(args: string[], group: 'audit' | 'keys', sub: string): { json?: boolean } | null {
+  const [given, ...rest] = args;
+  if (!given || given === '-h' || given === '--help' || given === 'help') {
+    process.stdout.write(HELP[group] + '\n');
+    if (!given) process.exitCode = 1;
+    return null;
   }
-  if (sub !== 'verify') fail(`Unknown audit subcommand "${sub}".\n\n${HELP.audit}`, 2);
-  let values: Record<string, string | boolean | undefined>;
+  if (given !== sub) fail(`Unknown ${group} subcommand "${given}".\n\n${HELP[group]}`, 2);
+  let values: { help?: boolean; json?: boolean };
   try {
     ({ values } = parseArgs({
       args: rest,
@@ -178,12 +182,18 @@ async function auditCommand(args: string[]) {
       allowPositionals: false,
     }));
   } catch (e) {
-    fail(`${(e as Error).message}\n\n${HELP['audit verify']}`, 2);
+    fail(`${(e as Error).message}\n\n${HELP[`${group} ${sub}`]}`, 2);
   }
   if (values.help) {
-    process.stdout.write(HELP['audit verify'] + '\n');
-    return;
+    process.stdout.write(HELP[`${group} ${sub}`] + '\n');
+    return null;
   }
+  return values;
+}
+
+async function auditCommand(args: string[]) {
+  const values = subcommandOptions(args, 'audit', 'verify');
+  if (!values) return;
   const config = load({});
   const db = openDatabase(config);
   const { verifyChain } = await import('./platform/audit/chain.js');
@@ -216,28 +226,8 @@ async function auditCommand(args: string[]) {
 }
 
 async function keysCommand(args: string[]) {
-  const [sub, ...rest] = args;
-  if (!sub || sub === '-h' || sub === '--help' || sub === 'help') {
-    process.stdout.write(HELP.keys + '\n');
-    if (!sub) process.exitCode = 1;
-    return;
-  }
-  if (sub !== 'rotate') fail(`Unknown keys subcommand "${sub}".\n\n${HELP.keys}`, 2);
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    fail(`${(e as Error).message}\n\n${HELP['keys rotate']}`, 2);
-  }
-  if (values.help) {
-    process.stdout.write(HELP['keys rotate'] + '\n');
-    return;
-  }
+  const values = subcommandOptions(args, 'keys', 'rotate');
+  if (!values) return;
   const config = load({});
   const { createKeyring, resolveSecretKey } = await import('./platform/security/keyring.js');
   const { createSecretBox, rotateSecrets } = await import('./platform/security/secretbox.js');
