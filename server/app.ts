@@ -30,6 +30,8 @@ import { registerGroupRoutes } from './modules/groups/routes.js';
 import { registerApiKeyRoutes } from './modules/api-keys/routes.js';
 import { registerWebUi } from './modules/web/routes.js';
 import { registerAuditRoutes } from './modules/audit/routes.js';
+import { registerAdminSettingsRoutes } from './modules/admin-settings/routes.js';
+import { registerPromptRoutes } from './modules/prompts/routes.js';
 import { createAuditService } from './platform/audit/service.js';
 import { createObservability } from './platform/observability/index.js';
 import { openDatabase, type DatabaseHandle } from './platform/db/index.js';
@@ -273,6 +275,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   registerGroupRoutes(app, ctx);
   await registerApiKeyRoutes(app, ctx);
   registerAuditRoutes(app, ctx);
+  registerAdminSettingsRoutes(app, ctx);
+  registerPromptRoutes(app, ctx);
   audit.install(app);
   await registerWebUi(app, ctx);
 

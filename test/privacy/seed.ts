@@ -319,6 +319,34 @@ export async function seedUser(
     .insertInto('knowledge_chunks')
     .values({ document_id: doc, knowledge_id: kb, seq: 0, text: 'private notes', embedding: null, created_at: now })
     .execute();
+  // ---- prompts (one shared with `other`: the grant goes with the prompt)
+  const prompt = randomUUID();
+  await db
+    .insertInto('prompts')
+    .values({
+      id: prompt,
+      user_id: u,
+      command: 'mine',
+      title: 'Mine',
+      content: 'private prompt',
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  await db
+    .insertInto('resource_grants')
+    .values({
+      id: randomUUID(),
+      resource_type: 'prompt',
+      resource_id: prompt,
+      principal_type: 'user',
+      principal_id: other.id,
+      permission: 'read',
+      granted_by: u,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
   // `other`'s knowledge base holds a document made from this user's file and one this user added from the web.
   const otherKb = randomUUID();
   await db

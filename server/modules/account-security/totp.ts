@@ -1,5 +1,6 @@
 import { createHmac, hkdfSync, randomInt } from 'node:crypto';
-import { authenticator } from 'otplib';
+import { createRequire } from 'node:module';
+import type * as Otplib from 'otplib';
 import type { Keyring, RootKey } from '../../platform/security/keyring.js';
 
 /**
@@ -9,19 +10,23 @@ import type { Keyring, RootKey } from '../../platform/security/keyring.js';
 export const TOTP_STEP_MS = 30_000;
 export const RECOVERY_CODE_COUNT = 10;
 
+// otplib is loaded at the first TOTP operation (most requests never need it).
+let otplib: typeof Otplib | null = null;
+const authenticatorLib = () => (otplib ??= createRequire(import.meta.url)('otplib') as typeof Otplib).authenticator;
+
 /** A new 160-bit secret, base32 (as authenticator apps expect). */
 export function newTotpSecret(): string {
-  return authenticator.generateSecret(20);
+  return authenticatorLib().generateSecret(20);
 }
 
 /** The otpauth URI a QR code encodes (`otpauth://totp/Issuer:account?secret=…&issuer=…`). */
 export function otpauthUri(secret: string, account: string, issuer: string): string {
-  return authenticator.keyuri(account, issuer, secret);
+  return authenticatorLib().keyuri(account, issuer, secret);
 }
 
 /** The code for `at` (ms since epoch). */
 export function totpCode(secret: string, at: number): string {
-  return authenticator.clone({ epoch: at }).generate(secret);
+  return authenticatorLib().clone({ epoch: at }).generate(secret);
 }
 
 export function totpStep(at: number): number {
@@ -37,7 +42,7 @@ export function matchTotp(code: string, secret: string, now: number): number | n
   if (!/^\d{6}$/.test(c)) return null;
   let delta: number | null;
   try {
-    delta = authenticator.clone({ epoch: now, window: 1 }).checkDelta(c, secret);
+    delta = authenticatorLib().clone({ epoch: now, window: 1 }).checkDelta(c, secret);
   } catch {
     return null;
   }

@@ -4,6 +4,15 @@ import type { AppContext } from '../../context.js';
 import { AppError } from '../../platform/http/errors.js';
 import { actorOf, type Actor } from '../access/index.js';
 import { openChatLink } from '../chats/gateway-link.js';
+import {
+  citationSystemMessage,
+  lastUserText,
+  openAttachments,
+  presetAttachments,
+  retrieveAttached,
+  type Attachment,
+  type Citation,
+} from '../knowledge/attach.js';
 import type { ConnectionModel, Resolved } from '../models/catalog.js';
 import { readCapped, UpstreamError, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
 import type { Lease, LimitSubject } from './limits.js';
@@ -254,6 +263,33 @@ function writeAsync(res: ServerResponse, s: string): Promise<void> | null {
   });
 }
 
+/** The SSE event that carries the citations of a streamed completion (sent before the first chunk). */
+export function citationsEvent(citations: Citation[]): string {
+  return `data: ${JSON.stringify({ object: 'hridaai.citations', citations })}\n\n`;
+}
+
+/**
+ * Passages for the request's attachments and its presets' knowledge, or null when nothing is
+ * attached. Throws 404 for a named file or knowledge base the caller may not read.
+ */
+async function knowledgeFor(
+  ctx: AppContext,
+  actor: Actor,
+  body: ChatBody,
+  resolved: Resolved,
+): Promise<Citation[] | null> {
+  const named = (Array.isArray(body.files) ? body.files : []) as Attachment[];
+  const preset = { knowledgeIds: [] as string[], fileIds: [] as string[] };
+  for (const p of resolved.chain) {
+    const a = presetAttachments(p);
+    preset.knowledgeIds.push(...a.knowledgeIds);
+    preset.fileIds.push(...a.fileIds);
+  }
+  const opened = await openAttachments(ctx, actor, named, preset);
+  if (!opened) return null;
+  return retrieveAttached(ctx, actor, opened, lastUserText(body.messages));
+}
+
 export async function handleChat(
   svc: GatewayServices,
   ctx: AppContext,
@@ -266,10 +302,19 @@ export async function handleChat(
   await svc.access.assertUsable(actor, body.model, resolved.ids, resolved.chain);
   // `chat_id`: only a chat the caller owns (404 before anything is dispatched); never sent upstream.
   const chatLink = await openChatLink(ctx, { id: actor.userId, role: actor.role, active: actor.active ? 1 : 0 }, body);
+  // `files` and the presets' knowledge: every named id authorised (404 before anything is
+  // dispatched); preset attachments only where the caller may read them; never sent upstream.
+  const citations = await knowledgeFor(ctx, actor, body, resolved);
 
   const stream = body.stream === true;
   const upstreamBody = buildUpstreamBody(body, resolved);
   delete upstreamBody.chat_id;
+  delete upstreamBody.files;
+  if (citations?.length)
+    upstreamBody.messages = [
+      { role: 'system', content: citationSystemMessage(citations) },
+      ...(upstreamBody.messages as unknown[]),
+    ];
   if (chatLink?.memory)
     upstreamBody.messages = [{ role: 'system', content: chatLink.memory }, ...(upstreamBody.messages as unknown[])];
   const clientWantsUsage =
@@ -342,6 +387,7 @@ export async function handleChat(
       const content = (doc.choices as { message?: { content?: unknown } }[] | undefined)?.[0]?.message?.content;
       outcome.completionEstimate = typeof content === 'string' ? Math.ceil(content.length / 4) : 0;
       chatLink?.reply(doc);
+      if (citations) out = { ...doc, citations };
       outcome.status = 'completed';
       outcome.httpStatus = 200;
       outcome.ttft = reply.elapsedTime - timing.pre;
@@ -407,6 +453,7 @@ export async function handleChat(
     outcome.httpStatus = 200;
     outcome.ttft = reply.elapsedTime - timing.pre;
     chatLink?.collect(first);
+    if (citations) first = citationsEvent(citations) + first;
     let wait = writeAsync(res, first);
     if (wait) await wait;
     while (!relay.stats.upstreamError && !clientGone) {

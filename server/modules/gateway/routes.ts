@@ -27,6 +27,11 @@ export const chatBodySchema = z.looseObject({
   max_tokens: tokens,
   max_completion_tokens: tokens,
   n: z.number().int().min(1).max(128).nullish(),
+  /** HridaAI: files and knowledge bases to retrieve passages from (never sent upstream). */
+  files: z
+    .array(z.object({ type: z.enum(['file', 'knowledge']), id: z.string().min(1).max(64) }).strict())
+    .max(50)
+    .nullish(),
 });
 
 const timeParam = z

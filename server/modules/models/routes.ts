@@ -9,6 +9,7 @@ import { actorOf, removeResourceGrants, requirePermission, type Actor } from '..
 import { parseIds } from '../connections/service.js';
 import { useOpenAIErrors } from '../gateway/openai-errors.js';
 import { attachGateway, type GatewayServices } from '../gateway/services.js';
+import { assertReadableAttachments, presetAttachments } from '../knowledge/attach.js';
 import { DIRECT_PREFIX, directModelId, modelNotFound, type PresetRow } from './catalog.js';
 
 /**
@@ -44,6 +45,8 @@ const presetFields = {
   system_prompt: z.string().max(100_000).nullable(),
   params: presetParams,
   is_active: z.boolean(),
+  knowledge_ids: z.array(z.string().min(1).max(64)).max(50),
+  file_ids: z.array(z.string().min(1).max(64)).max(50),
 };
 
 const createPresetBody = z
@@ -55,6 +58,8 @@ const createPresetBody = z
     system_prompt: presetFields.system_prompt.optional(),
     params: presetFields.params.optional(),
     is_active: presetFields.is_active.optional(),
+    knowledge_ids: presetFields.knowledge_ids.optional(),
+    file_ids: presetFields.file_ids.optional(),
   })
   .strict();
 
@@ -66,6 +71,8 @@ const updatePresetBody = z
     system_prompt: presetFields.system_prompt.optional(),
     params: presetFields.params.optional(),
     is_active: presetFields.is_active.optional(),
+    knowledge_ids: presetFields.knowledge_ids.optional(),
+    file_ids: presetFields.file_ids.optional(),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, 'nothing to change');
@@ -78,8 +85,12 @@ function parseParams(raw: string): Record<string, unknown> {
   }
 }
 
-/** A preset as the caller may see it: the prompt and parameters only with write access. */
+/**
+ * A preset as the caller may see it: the prompt, parameters and attached knowledge only with write
+ * access.
+ */
 export function presentPreset(p: PresetRow, canWrite: boolean) {
+  const attached = presetAttachments(p);
   return {
     id: p.id,
     name: p.name,
@@ -88,7 +99,14 @@ export function presentPreset(p: PresetRow, canWrite: boolean) {
     is_active: p.is_active === 1,
     owner_id: p.owner_id,
     can_write: canWrite,
-    ...(canWrite ? { system_prompt: p.system_prompt, params: parseParams(p.params) } : {}),
+    ...(canWrite
+      ? {
+          system_prompt: p.system_prompt,
+          params: parseParams(p.params),
+          knowledge_ids: attached.knowledgeIds,
+          file_ids: attached.fileIds,
+        }
+      : {}),
     created_at: p.created_at,
     updated_at: p.updated_at,
   };
@@ -323,6 +341,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AppContext) {
       if (await svc.catalog.findConnectionModel(b.id))
         throw new AppError('conflict', 'A model with this id already exists');
       await checkBase(actor, b.id, b.base_model_id);
+      await assertReadableAttachments(ctx.db, actor, { knowledgeIds: b.knowledge_ids, fileIds: b.file_ids });
       const now = Date.now();
       const row: PresetRow = {
         id: b.id,
@@ -333,6 +352,8 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AppContext) {
         params: JSON.stringify(b.params ?? {}),
         owner_id: actor.userId,
         is_active: b.is_active === false ? 0 : 1,
+        knowledge_ids: JSON.stringify([...new Set(b.knowledge_ids ?? [])]),
+        file_ids: JSON.stringify([...new Set(b.file_ids ?? [])]),
         created_at: now,
         updated_at: now,
       };
@@ -372,6 +393,8 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AppContext) {
       const b = req.data.body;
       if (b.base_model_id !== undefined && b.base_model_id !== p.base_model_id)
         await checkBase(actor, p.id, b.base_model_id);
+      // Every id is checked against the author of this change (404 for one they cannot read).
+      await assertReadableAttachments(ctx.db, actor, { knowledgeIds: b.knowledge_ids, fileIds: b.file_ids });
       const patch: Partial<PresetRow> = { updated_at: Math.max(Date.now(), p.updated_at + 1) };
       if (b.name !== undefined) patch.name = b.name;
       if (b.base_model_id !== undefined) patch.base_model_id = b.base_model_id;
@@ -379,6 +402,8 @@ export function registerModelRoutes(app: FastifyInstance, ctx: AppContext) {
       if (b.system_prompt !== undefined) patch.system_prompt = b.system_prompt;
       if (b.params !== undefined) patch.params = JSON.stringify(b.params);
       if (b.is_active !== undefined) patch.is_active = b.is_active ? 1 : 0;
+      if (b.knowledge_ids !== undefined) patch.knowledge_ids = JSON.stringify([...new Set(b.knowledge_ids)]);
+      if (b.file_ids !== undefined) patch.file_ids = JSON.stringify([...new Set(b.file_ids)]);
       const after = { ...p, ...patch };
       await ctx.db.transaction().execute(async (trx) => {
         const r = await trx

@@ -11,6 +11,10 @@ export interface ModelPresetsTable {
   params: string;
   owner_id: string | null;
   is_active: Flag;
+  /** JSON array of knowledge-base ids (migration 0009); retrieved only where the caller may read. */
+  knowledge_ids: string | null;
+  /** JSON array of file ids (migration 0009); retrieved only where the caller may read. */
+  file_ids: string | null;
   created_at: Millis;
   updated_at: Millis;
 }

@@ -12,7 +12,7 @@ import { presentMemory } from '../memories/service.js';
  * hash, key hash, TOTP secret, recovery-code hash or sealed connection secret can appear.
  *
  * Sections: account, profile_image, identities, sessions, scim, impersonations, security, api_keys,
- * groups, grants, limits, connections, model_presets, files, knowledge_bases, folders, chats,
+ * groups, grants, limits, connections, model_presets, files, knowledge_bases, prompts, folders, chats,
  * share_links, memories, memory_preferences, usage, audit.
  */
 
@@ -402,6 +402,16 @@ export async function* exportUser(ctx: Pick<AppContext, 'db'>, userId: string): 
     await db
       .selectFrom('knowledge_bases')
       .select(['id', 'name', 'description', 'created_at', 'updated_at'])
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .execute(),
+  );
+
+  yield field(
+    'prompts',
+    await db
+      .selectFrom('prompts')
+      .select(['id', 'command', 'title', 'content', 'created_at', 'updated_at'])
       .where('user_id', '=', userId)
       .orderBy('created_at')
       .execute(),

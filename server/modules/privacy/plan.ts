@@ -40,6 +40,7 @@ export const ERASED = 'erased';
 
 const userFiles = (u: string) => sql`select id from files where user_id = ${u}`;
 const userKbs = (u: string) => sql`select id from knowledge_bases where user_id = ${u}`;
+const userPrompts = (u: string) => sql`select id from prompts where user_id = ${u}`;
 
 export const ERASURE_PLAN: readonly PlanEntry[] = [
   // ---- conversations and memories
@@ -75,6 +76,12 @@ export const ERASURE_PLAN: readonly PlanEntry[] = [
     reason: 'a document the user added to someone else’s knowledge base from a URL stays in that knowledge base',
   },
   { table: 'knowledge_bases', column: 'user_id', action: 'delete', export: 'knowledge_bases' },
+  {
+    table: 'resource_grants',
+    action: 'cleanup',
+    where: (u) => sql`resource_type = 'prompt' and resource_id in (${userPrompts(u)})`,
+  },
+  { table: 'prompts', column: 'user_id', action: 'delete', export: 'prompts' },
   {
     table: 'files',
     column: 'user_id',

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import {
-  AndFilter,
-  Client,
-  EqualityFilter,
-  FilterParser,
-  InvalidCredentialsError,
-  type Entry,
-  type Filter,
-} from 'ldapts';
+import { createRequire } from 'node:module';
+import type * as Ldapts from 'ldapts';
+import type { Entry, Filter } from 'ldapts';
 import type { Config } from '../../config/index.js';
 import { AppError } from '../../platform/http/errors.js';
+
+// The LDAP client is loaded at first use (only deployments with ENABLE_LDAP need it).
+let ldapLib: typeof Ldapts | null = null;
+function ldapts(): typeof Ldapts {
+  return (ldapLib ??= createRequire(import.meta.url)('ldapts') as typeof Ldapts);
+}
 
 /**
  * LDAP sign-in. The typed user name is matched with an equality filter built as a structure (BER),
@@ -66,7 +66,7 @@ export function ldapSettings(config: Config, appPassword: string | null): LdapSe
   };
   let extraFilter: Filter | null = null;
   const extra = (config.LDAP_SEARCH_FILTERS ?? '').trim();
-  if (extra) extraFilter = FilterParser.parseString(extra.startsWith('(') ? `(&${extra})` : `(&(${extra}))`);
+  if (extra) extraFilter = ldapts().FilterParser.parseString(extra.startsWith('(') ? `(&${extra})` : `(&(${extra}))`);
   return {
     url: `${config.LDAP_USE_TLS ? 'ldaps' : 'ldap'}://${bracketed}:${port}`,
     startTls: config.LDAP_USE_STARTTLS,
@@ -85,6 +85,7 @@ export function ldapSettings(config: Config, appPassword: string | null): LdapSe
 
 /** The filter for a typed user name (exposed for tests). */
 export function userFilter(s: Pick<LdapSettings, 'userAttr' | 'extraFilter'>, username: string): Filter {
+  const { AndFilter, EqualityFilter } = ldapts();
   const eq = new EqualityFilter({ attribute: s.userAttr, value: username });
   return s.extraFilter ? new AndFilter({ filters: [eq, s.extraFilter] }) : eq;
 }
@@ -147,6 +148,7 @@ function unavailable(e: unknown): AppError {
 export async function ldapAuthenticate(s: LdapSettings, username: string, password: string): Promise<LdapUser> {
   if (password.length === 0 || username.trim().length === 0)
     throw new AppError('invalid_credentials', 'Incorrect user name or password');
+  const { Client, InvalidCredentialsError } = ldapts();
   const client = new Client({
     url: s.url,
     timeout: s.timeoutMs,

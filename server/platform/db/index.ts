@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config, DatabaseKind } from '../../config/index.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './types.js';
@@ -18,13 +19,17 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+const require = createRequire(import.meta.url);
+
 /** BIGINT (OID 20) as a JS number: every BIGINT we store is a millisecond timestamp or a counter. */
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === 20 && format !== 'binary') return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-};
+function pgTypes(types: typeof pg.types) {
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === 20 && format !== 'binary') return (v: string) => Number(v);
+      return types.getTypeParser(oid, format as 'text');
+    },
+  };
+}
 
 export function openDatabase(
   config: Pick<
@@ -35,13 +40,15 @@ export function openDatabase(
   const { kind } = config.database;
   let db: Db;
   if (kind === 'postgresql') {
-    const pool = new pg.Pool({
+    // Loaded only when PostgreSQL is configured (it is not needed for SQLite and costs memory).
+    const pgLib = require('pg') as typeof pg;
+    const pool = new pgLib.Pool({
       connectionString: config.database.url,
       max: config.DATABASE_POOL_SIZE + config.DATABASE_POOL_MAX_OVERFLOW,
       connectionTimeoutMillis: config.DATABASE_POOL_TIMEOUT * 1000,
       idleTimeoutMillis: 30_000,
       maxLifetimeSeconds: config.DATABASE_POOL_RECYCLE,
-      types: pgTypes,
+      types: pgTypes(pgLib.types),
     });
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);

@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type pinoPretty from 'pino-pretty';
 import type { Config } from '../../config/index.js';
 
 const LEVELS: Record<Config['GLOBAL_LOG_LEVEL'], pino.Level> = {
@@ -58,6 +59,8 @@ export function createLogger(
   };
   if (destination) return pino(opts, destination);
   if (config.LOG_FORMAT === 'json') return pino(opts);
+  // The text formatter is loaded only for LOG_FORMAT=text.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty;
   return pino(
     opts,
     pretty({

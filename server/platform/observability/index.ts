@@ -1,9 +1,11 @@
+import { createRequire } from 'node:module';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as HttpExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
+import type * as OtelCore from '@opentelemetry/core';
+import type * as OtlpGrpc from '@opentelemetry/exporter-trace-otlp-grpc';
+import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
+import type * as OtelResources from '@opentelemetry/resources';
+import type * as OtelSdk from '@opentelemetry/sdk-trace';
+import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
@@ -22,7 +24,12 @@ export interface Observability {
   close(): Promise<void>;
 }
 
+// The trace SDK and exporters are loaded only when ENABLE_OTEL=true (they are large and idle otherwise).
+const require = createRequire(import.meta.url);
+
 function exporterFor(config: Config): SpanExporter {
+  const { OTLPTraceExporter: GrpcExporter } = require('@opentelemetry/exporter-trace-otlp-grpc') as typeof OtlpGrpc;
+  const { OTLPTraceExporter: HttpExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttp;
   const endpoint = config.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4317';
   if (config.OTEL_EXPORTER_OTLP_PROTOCOL === 'grpc') return new GrpcExporter({ url: endpoint });
   const u = new URL(endpoint);
@@ -58,8 +65,12 @@ export function createObservability(
 
   let provider: TracerProvider | null = null;
   let tracer: Tracer | null = null;
-  const propagator = new W3CTraceContextPropagator();
+  let propagator: OtelCore.W3CTraceContextPropagator | null = null;
   if (config.ENABLE_OTEL) {
+    const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof OtelCore;
+    const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof OtelResources;
+    const { BatchSpanProcessor, TracerProvider } = require('@opentelemetry/sdk-trace') as typeof OtelSdk;
+    propagator = new W3CTraceContextPropagator();
     provider = new TracerProvider({
       resource: resourceFromAttributes({ 'service.name': config.OTEL_SERVICE_NAME ?? 'hrida-ai' }),
       spanProcessors: [new BatchSpanProcessor({ exporter: exporterFor(config), scheduledDelayMillis: 1000 })],
@@ -73,10 +84,11 @@ export function createObservability(
 
   const spans = new WeakMap<FastifyRequest, Span>();
   const instrument = (app: FastifyInstance) => {
-    if (tracer) {
+    if (tracer && propagator) {
       const t = tracer;
+      const prop = propagator;
       app.addHook('onRequest', async (req) => {
-        const parent = propagator.extract(context.active(), req.headers, {
+        const parent = prop.extract(context.active(), req.headers, {
           get: (h, k) => h[k] as string | string[] | undefined,
           keys: (h) => Object.keys(h),
         });

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /**
@@ -22,6 +22,8 @@ export async function connectRedis(url: string, prefix: string, log: Logger): Pr
     connectTimeout: 2000,
     retryStrategy: (times: number) => Math.min(times * 200, 2000),
   };
+  // Loaded only when REDIS_URL is set.
+  const { Redis } = await import('ioredis');
   const cmd = new Redis(url, opts);
   const sub = new Redis(url, { ...opts, enableOfflineQueue: true, maxRetriesPerRequest: null });
   let warned = false;

@@ -1,5 +1,5 @@
 import { ApiError, errorFromBody, reportAuthLost } from './api';
-import { SseParser } from './sse';
+import { citationsOf, SseParser, type Citation } from './sse';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -12,9 +12,10 @@ export interface ChatMessage {
  * status or a terminal error event, or with an AbortError when `signal` is aborted.
  */
 export async function streamChat(
-  body: { model: string; messages: ChatMessage[] },
+  body: { model: string; messages: ChatMessage[]; files?: { type: 'file' | 'knowledge'; id: string }[] },
   onDelta: (text: string) => void,
   signal: AbortSignal,
+  onCitations?: (citations: Citation[]) => void,
 ): Promise<void> {
   let res: Response;
   try {
@@ -44,7 +45,8 @@ export async function streamChat(
   const type = res.headers.get('content-type') ?? '';
   if (!type.includes('text/event-stream')) {
     // A server may answer without streaming: take the whole message.
-    const data = (await res.json()) as { choices?: { message?: { content?: string } }[] };
+    const data = (await res.json()) as { choices?: { message?: { content?: string } }[]; citations?: unknown };
+    if (Array.isArray(data.citations)) onCitations?.(citationsOf(data.citations));
     const text = data.choices?.[0]?.message?.content;
     if (typeof text === 'string') onDelta(text);
     return;
@@ -58,6 +60,7 @@ export async function streamChat(
       const events = done ? parser.end() : parser.push(value);
       for (const ev of events) {
         if (ev.type === 'delta') onDelta(ev.content);
+        else if (ev.type === 'citations') onCitations?.(ev.citations);
         else if (ev.type === 'error') throw new ApiError(502, ev.code, ev.message);
         else return;
       }

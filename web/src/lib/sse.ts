@@ -4,9 +4,25 @@
  * with an `error` member is a terminal error sent after the stream started.
  */
 export type StreamEvent =
-  { type: 'delta'; content: string } | { type: 'done' } | { type: 'error'; code: string; message: string };
+  | { type: 'delta'; content: string }
+  | { type: 'done' }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'citations'; citations: Citation[] };
+
+/** A source of an answer (HridaAI's `hridaai.citations` event, sent before the first chunk). */
+export interface Citation {
+  index: number;
+  title: string;
+  source_type: 'file' | 'web';
+  url: string | null;
+  file_id: string | null;
+  knowledge_id: string | null;
+  text: string;
+}
 
 interface Chunk {
+  object?: string;
+  citations?: unknown;
   choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
   error?: { message?: string; code?: string | null; type?: string };
 }
@@ -53,6 +69,8 @@ function parseBlock(block: string): StreamEvent | null {
   } catch {
     return null;
   }
+  if (chunk.object === 'hridaai.citations')
+    return { type: 'citations', citations: Array.isArray(chunk.citations) ? citationsOf(chunk.citations) : [] };
   if (chunk.error)
     return {
       type: 'error',
@@ -61,4 +79,22 @@ function parseBlock(block: string): StreamEvent | null {
     };
   const content = chunk.choices?.[0]?.delta?.content;
   return typeof content === 'string' && content.length > 0 ? { type: 'delta', content } : null;
+}
+
+/** Only well-formed citations, with every field a plain string or number. */
+export function citationsOf(list: unknown[]): Citation[] {
+  const out: Citation[] = [];
+  for (const c of list as Partial<Citation>[]) {
+    if (!c || typeof c.index !== 'number' || typeof c.title !== 'string') continue;
+    out.push({
+      index: c.index,
+      title: c.title,
+      source_type: c.source_type === 'web' ? 'web' : 'file',
+      url: typeof c.url === 'string' ? c.url : null,
+      file_id: typeof c.file_id === 'string' ? c.file_id : null,
+      knowledge_id: typeof c.knowledge_id === 'string' ? c.knowledge_id : null,
+      text: typeof c.text === 'string' ? c.text : '',
+    });
+  }
+  return out;
 }

@@ -11,6 +11,7 @@ import {
   type StoredMessage,
 } from '../lib/types';
 import { Alert, ConfirmDialog, Spinner } from '../components/ui';
+import { AttachBar, type Attached } from './chat/Attachments';
 import { MessageView, type ViewMessage } from './chat/MessageView';
 import { ChatSidebar } from './chat/Sidebar';
 import { MemoryToggle } from './settings/Memories';
@@ -78,6 +79,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
   const [loading, setLoading] = useState(false);
   const [notice, setNotice] = useState('');
   const [input, setInput] = useState('');
+  const [attached, setAttached] = useState<Attached[]>([]);
   const [streamingId, setStreamingId] = useState<string | null>(null);
   const [sidebarOpen, setSidebarOpen] = useState(false);
   const [optionsOpen, setOptionsOpen] = useState(false);
@@ -154,6 +156,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     if (chatId === currentIdRef.current) return;
     controllerRef.current?.abort();
     setOptionsOpen(false);
+    setAttached([]);
     setNotice('');
     setLoadError('');
     if (!chatId) {
@@ -209,12 +212,17 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     let stopped = false;
     try {
       await streamChat(
-        { model: useModel, messages: toRequestMessages(history) },
+        {
+          model: useModel,
+          messages: toRequestMessages(history),
+          ...(attached.length ? { files: attached.map((a) => ({ type: a.type, id: a.id })) } : {}),
+        },
         (delta) => {
           text += delta;
           if (!frame) frame = window.requestAnimationFrame(flush);
         },
         controller.signal,
+        (citations) => patchMessage(assistant.id, { citations }),
       );
     } catch (e) {
       if (e instanceof DOMException && e.name === 'AbortError') stopped = true;
@@ -458,6 +466,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
             ))
           )}
         </div>
+        <AttachBar attached={attached} onChange={setAttached} disabled={streaming} />
         <form className="composer" onSubmit={(e) => void send(e)}>
           <label htmlFor={inputId} className="sr-only">
             Message

@@ -7,6 +7,8 @@ import * as m0005 from './0005_gateway.js';
 import * as m0006 from './0006_account_security.js';
 import * as m0007 from './0007_sso.js';
 import * as m0008 from './0008_chats.js';
+import * as m0009 from './0009_preset_knowledge.js';
+import * as m0010 from './0010_prompts.js';
 
 /**
  * Every migration, in order. Add new files here; names sort lexically and never change once released.
@@ -20,6 +22,8 @@ export const migrations: Record<string, Migration> = {
   '0006_account_security': m0006,
   '0007_sso': m0007,
   '0008_chats': m0008,
+  '0009_preset_knowledge': m0009,
+  '0010_prompts': m0010,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -4,6 +4,7 @@ import { AuditSection } from './Audit';
 import { ConnectionsSection } from './Connections';
 import { GroupsSection } from './Groups';
 import { PermissionsSection } from './Permissions';
+import { SettingsSection } from './Settings';
 import { UsageSection } from './Usage';
 import { UsersSection } from './Users';
 
@@ -20,6 +21,7 @@ const TABS: Tab[] = [
   { key: 'connections', label: 'Connections', render: () => <ConnectionsSection /> },
   { key: 'usage', label: 'Usage', render: () => <UsageSection /> },
   { key: 'audit', label: 'Audit log', render: () => <AuditSection /> },
+  { key: 'configuration', label: 'Configuration', render: () => <SettingsSection /> },
 ];
 
 export function AdminPage({ path }: { path: string }) {

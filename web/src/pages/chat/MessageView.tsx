@@ -1,7 +1,9 @@
 import { useId, useMemo, useState } from 'react';
 import { renderMarkdown } from '../../lib/markdown';
 import { Alert, Spinner } from '../../components/ui';
+import type { Citation } from '../../lib/sse';
 import { Artifacts } from './Artifacts';
+import { Citations } from './Attachments';
 
 export interface ViewMessage {
   id: string;
@@ -10,6 +12,8 @@ export interface ViewMessage {
   model?: string;
   error?: string;
   stopped?: boolean;
+  /** Sources the answer was given (shown as plain text). */
+  citations?: Citation[];
 }
 
 /**
@@ -84,6 +88,7 @@ export function MessageView({
         <Markdown source={message.content} />
       )}
       {message.role === 'assistant' && !streaming && !editing ? <Artifacts markdown={message.content} /> : null}
+      {message.role === 'assistant' && message.citations ? <Citations citations={message.citations} /> : null}
       {streaming && message.content === '' ? <Spinner label="Thinking" /> : null}
       {message.stopped ? <p className="muted small">Stopped.</p> : null}
       {message.error ? <Alert>{message.error}</Alert> : null}

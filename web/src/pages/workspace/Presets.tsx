@@ -14,6 +14,8 @@ interface Preset {
   can_write: boolean;
   system_prompt?: string | null;
   params?: Record<string, unknown>;
+  knowledge_ids?: string[];
+  file_ids?: string[];
 }
 
 /** Workspace models: a base model with a system prompt and parameters, shared with grants. */
@@ -172,12 +174,23 @@ function PresetEditor({
   const [base, setBase] = useState(preset.base_model_id);
   const [system, setSystem] = useState(preset.system_prompt ?? '');
   const [active, setActive] = useState(preset.is_active);
+  const [knowledge, setKnowledge] = useState<string[]>(preset.knowledge_ids ?? []);
+  const [bases, setBases] = useState<{ id: string; name: string }[]>([]);
   const [error, setError] = useState('');
   const [info, setInfo] = useState('');
   const [confirm, setConfirm] = useState(false);
   const baseId = useId();
   const sysId = useId();
   const url = `/api/v1/presets/${encodeURIComponent(preset.id)}`;
+
+  useEffect(() => {
+    get<{ items: { id: string; name: string }[] }>('/api/v1/knowledge')
+      .then((r) => setBases(r.items))
+      .catch(() => setBases([]));
+  }, []);
+  const knowledgeChanged =
+    knowledge.length !== (preset.knowledge_ids ?? []).length ||
+    knowledge.some((id) => !(preset.knowledge_ids ?? []).includes(id));
 
   async function save(e: FormEvent) {
     e.preventDefault();
@@ -190,6 +203,7 @@ function PresetEditor({
         base_model_id: base,
         system_prompt: system.trim() ? system : null,
         is_active: active,
+        ...(knowledgeChanged ? { knowledge_ids: knowledge } : {}),
       });
       setInfo('Saved.');
       onSaved();
@@ -225,6 +239,33 @@ function PresetEditor({
           <label htmlFor={sysId}>System prompt</label>
           <textarea id={sysId} rows={4} value={system} onChange={(e) => setSystem(e.target.value)} />
         </div>
+        {bases.length || knowledge.length ? (
+          <fieldset className="stack">
+            <legend>Knowledge</legend>
+            <p className="muted small">
+              Passages from these knowledge bases are added to every chat with this model — only for people who may read
+              the knowledge base themselves.
+            </p>
+            {bases.map((b) => (
+              <label key={b.id} className="check">
+                <input
+                  type="checkbox"
+                  checked={knowledge.includes(b.id)}
+                  onChange={(e) =>
+                    setKnowledge(e.target.checked ? [...knowledge, b.id] : knowledge.filter((x) => x !== b.id))
+                  }
+                />{' '}
+                {b.name}
+              </label>
+            ))}
+            {knowledge.filter((id) => !bases.some((b) => b.id === id)).length ? (
+              <p className="muted small">
+                {knowledge.filter((id) => !bases.some((b) => b.id === id)).length} attached knowledge base(s) you cannot
+                read.
+              </p>
+            ) : null}
+          </fieldset>
+        ) : null}
         <label className="check">
           <input type="checkbox" checked={active} onChange={(e) => setActive(e.target.checked)} /> Active
         </label>

@@ -4,6 +4,7 @@ import { hasPermission, useSession } from '../../components/session';
 import { PageTitle } from '../../components/ui';
 import { KnowledgeSection } from './Knowledge';
 import { PresetsSection } from './Presets';
+import { PromptsSection } from './Prompts';
 
 interface Tab {
   key: string;
@@ -11,7 +12,7 @@ interface Tab {
   render: () => ReactNode;
 }
 
-/** Presets and knowledge bases: for users with the matching workspace permission. */
+/** Presets, knowledge bases and prompts: for users with the matching workspace permission. */
 export function workspaceTabs(session: ReturnType<typeof useSession>): Tab[] {
   return [
     ...(hasPermission(session, 'workspace.models')
@@ -19,6 +20,9 @@ export function workspaceTabs(session: ReturnType<typeof useSession>): Tab[] {
       : []),
     ...(hasPermission(session, 'workspace.knowledge')
       ? [{ key: 'knowledge', label: 'Knowledge', render: () => <KnowledgeSection /> }]
+      : []),
+    ...(hasPermission(session, 'workspace.prompts')
+      ? [{ key: 'prompts', label: 'Prompts', render: () => <PromptsSection /> }]
       : []),
   ];
 }
