@@ -67,6 +67,12 @@ export const filesSettings = {
     },
     parseExtensionList,
   ),
+  RAG_EMBEDDING_MODEL: text(null, {
+    area: AREA,
+    allowed: 'a model id as clients see it',
+    description:
+      'Model used to embed knowledge passages, given as clients see it (`GET /api/models`): a model of an admin-configured OpenAI-compatible connection that offers `/v1/embeddings`. Unset (default): knowledge retrieval is full-text only. Set: passages are embedded when a document is added (in batches of 64; a document whose embedding fails is kept, full-text only, and a warning is logged), the query is embedded at retrieval, and the 2000 most recently added embedded passages the caller may read are ranked by cosine similarity and merged with the full-text hits (reciprocal rank fusion).',
+  }),
   PROFILE_IMAGE_ALLOWED_MIME_TYPES: custom<string[]>(
     KNOWN_PROFILE_IMAGE_TYPES.join(','),
     `comma list of ${KNOWN_PROFILE_IMAGE_TYPES.join(', ')} (SVG is refused)`,

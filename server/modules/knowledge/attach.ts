@@ -171,7 +171,7 @@ export function lastUserText(messages: unknown): string {
  * passages and file passages are interleaved (their scores are not comparable).
  */
 export async function retrieveAttached(
-  ctx: Pick<AppContext, 'db' | 'dbKind' | 'config' | 'log'>,
+  ctx: AppContext,
   actor: Actor,
   opened: OpenedKnowledge,
   query: string,

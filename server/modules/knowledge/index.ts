@@ -4,6 +4,7 @@
  *   retrieve(ctx, actor, { query, knowledgeIds?, limit? }) → Passage[]
  *       full-text search (SQLite FTS5 / PostgreSQL tsvector) over the knowledge bases the actor may
  *       read; every named id is authorised (404 otherwise) and the SQL keeps only readable chunks.
+ *       With RAG_EMBEDDING_MODEL, also ranked by embeddings (same access rule) and merged (RRF).
  *   formatContext(passages) → { context, sources }
  *       a numbered context block (`[1] title <url>\n text`) and the citations, for the gateway.
  *   loadKnowledge(db, actor, id, 'read'|'write'|'delete'|'share')  404/403 like every resource.

@@ -8,6 +8,7 @@ import { route } from '../../platform/http/route.js';
 import { accessibleWhere, actorOf, decideOne, removeResourceGrants, requirePermission } from '../access/index.js';
 import { checkExtensionAllowed } from '../files/routes.js';
 import { findWritableFile, readFileBytes } from '../files/service.js';
+import { embedDocument } from './embeddings.js';
 import { extractText } from './extract.js';
 import {
   addDocument,
@@ -229,6 +230,7 @@ export function registerKnowledgeRoutes(app: FastifyInstance, ctx: AppContext) {
         });
         return d;
       });
+      await embedDocument(ctx, doc.id);
       reply.code(201);
       return presentDocument(doc);
     },
@@ -268,6 +270,7 @@ export function registerKnowledgeRoutes(app: FastifyInstance, ctx: AppContext) {
         });
         return d;
       });
+      await embedDocument(ctx, doc.id);
       return presentDocument(doc);
     },
   });

@@ -7,6 +7,7 @@ import { accessibleWhere, authorize, type Actor } from '../access/index.js';
 import { KNOWLEDGE_RESOURCE } from '../files/service.js';
 import type { KnowledgeBasesTable, KnowledgeDocumentsTable } from '../files/tables.js';
 import { chunkText } from './chunk.js';
+import { cosine, EMBED_CANDIDATES, embeddingsEnabled, embedTexts, parseVector } from './embeddings.js';
 
 export type KnowledgeBase = Selectable<KnowledgeBasesTable>;
 export type KnowledgeDocument = Selectable<KnowledgeDocumentsTable>;
@@ -96,14 +97,19 @@ export function queryTerms(query: string): string[] {
   return [...new Set(words.filter((w) => w.length <= 64))].slice(0, 32);
 }
 
+/** Reciprocal rank fusion constant. */
+const RRF_K = 60;
+
 /**
- * Full-text retrieval over knowledge bases (SQLite FTS5 bm25, PostgreSQL ts_rank). Every named
+ * Full-text retrieval over knowledge bases (SQLite FTS5 bm25, PostgreSQL ts_rank); with
+ * RAG_EMBEDDING_MODEL, also by cosine similarity over the newest EMBED_CANDIDATES embedded chunks
+ * (same access rule), the two lists merged by reciprocal rank fusion. Every named
  * knowledge base must be readable by the actor (404 otherwise), and the SQL itself keeps only chunks
  * of knowledge bases the actor may read, so a passage the caller may not read is never returned.
  * Without `knowledgeIds`, every knowledge base the actor may read is searched.
  */
 export async function retrieve(
-  ctx: Pick<AppContext, 'db' | 'dbKind'>,
+  ctx: AppContext,
   actor: Actor,
   opts: { query: string; knowledgeIds?: string[]; limit?: number },
 ): Promise<Passage[]> {
@@ -153,6 +159,44 @@ export async function retrieve(
       order by score desc, c.id
       limit ${limit}`.execute(ctx.db);
     rows = r.rows;
+  }
+  if (embeddingsEnabled(ctx)) {
+    let qv: number[] | null = null;
+    try {
+      qv = (await embedTexts(ctx, [opts.query]))[0] ?? null;
+    } catch (e) {
+      ctx.log.warn({ err: (e as Error).message }, 'Knowledge query could not be embedded; full-text results only');
+    }
+    if (qv) {
+      // The same access rule as above: only chunks of knowledge bases the actor may read.
+      const cand = await sql<Row & { embedding: string | null }>`
+        select c.id, c.text, c.seq, c.document_id, c.knowledge_id, d.title, d.source_type, d.source_url, d.file_id,
+               0 as score, c.embedding
+        from knowledge_chunks c
+        join knowledge_documents d on d.id = c.document_id
+        join knowledge_bases kb on kb.id = c.knowledge_id
+        where c.embedding is not null and ${readable} ${only}
+        order by c.id desc
+        limit ${EMBED_CANDIDATES}`.execute(ctx.db);
+      const byVector: Row[] = [];
+      for (const r of cand.rows) {
+        const s = cosine(qv, parseVector(r.embedding) ?? []);
+        if (Number.isFinite(s)) byVector.push({ ...r, score: s });
+      }
+      byVector.sort((a, b) => b.score - a.score || Number(a.id) - Number(b.id));
+      const fused = new Map<number, { row: Row; score: number }>();
+      for (const list of [rows, byVector.slice(0, limit)])
+        list.forEach((r, i) => {
+          const id = Number(r.id);
+          const cur = fused.get(id) ?? { row: r, score: 0 };
+          cur.score += 1 / (RRF_K + i + 1);
+          fused.set(id, cur);
+        });
+      rows = [...fused.values()]
+        .sort((a, b) => b.score - a.score || Number(a.row.id) - Number(b.row.id))
+        .slice(0, limit)
+        .map((f) => ({ ...f.row, score: f.score }));
+    }
   }
   return rows.map((r) => ({
     text: r.text,
