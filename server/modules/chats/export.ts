@@ -1,4 +1,4 @@
-import type { Db } from '../../platform/db/index.js';
+import { afterKey, type Db } from '../../platform/db/index.js';
 import { presentChatSummary, presentMessage } from './service.js';
 import type { ChatMessage } from './tables.js';
 
@@ -30,15 +30,7 @@ export async function* exportAllChats(db: Db): AsyncGenerator<string> {
       .orderBy('chats.created_at')
       .orderBy('chats.id')
       .limit(BATCH);
-    if (after) {
-      const a: { created_at: number; id: string } = after;
-      q = q.where((eb) =>
-        eb.or([
-          eb('chats.created_at', '>', a.created_at),
-          eb.and([eb('chats.created_at', '=', a.created_at), eb('chats.id', '>', a.id)]),
-        ]),
-      );
-    }
+    if (after) q = q.where(afterKey('chats.created_at', 'chats.id', after));
     const chats = await q.execute();
     if (chats.length === 0) return;
     const messages = await db

@@ -1,5 +1,5 @@
 import type { AppContext } from '../../context.js';
-import type { Db } from '../../platform/db/index.js';
+import { afterKey, type Db } from '../../platform/db/index.js';
 import { presentUser } from '../users/presenter.js';
 import { presentChatSummary, presentMessage } from '../chats/service.js';
 import type { ChatMessage } from '../chats/tables.js';
@@ -63,15 +63,7 @@ async function* chatPages(db: Db, userId: string) {
       .orderBy('created_at')
       .orderBy('id')
       .limit(BATCH);
-    if (after) {
-      const a: { created_at: number; id: string } = after;
-      q = q.where((eb) =>
-        eb.or([
-          eb('created_at', '>', a.created_at),
-          eb.and([eb('created_at', '=', a.created_at), eb('id', '>', a.id)]),
-        ]),
-      );
-    }
+    if (after) q = q.where(afterKey('created_at', 'id', after));
     const chats = await q.execute();
     if (chats.length === 0) return;
     const messages = await db
@@ -124,15 +116,7 @@ async function* usagePages(db: Db, userId: string) {
       .orderBy('created_at')
       .orderBy('id')
       .limit(BATCH);
-    if (after) {
-      const a: { created_at: number; id: string } = after;
-      q = q.where((eb) =>
-        eb.or([
-          eb('created_at', '>', a.created_at),
-          eb.and([eb('created_at', '=', a.created_at), eb('id', '>', a.id)]),
-        ]),
-      );
-    }
+    if (after) q = q.where(afterKey('created_at', 'id', after));
     const rows = await q.execute();
     if (rows.length === 0) return;
     yield rows.map((r) => ({ ...r, stream: r.stream === 1 }));

@@ -114,3 +114,12 @@ export function isUniqueViolation(e: unknown): boolean {
     err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
   );
 }
+
+/**
+ * Keyset paging condition "after this row" in (created_at, id) order: `created > a.created_at or
+ * (created = a.created_at and id > a.id)`. Column names may be qualified (`chats.created_at`).
+ */
+export function afterKey(createdCol: string, idCol: string, a: { created_at: number; id: string }) {
+  const created = sql.ref(createdCol);
+  return sql<boolean>`(${created} > ${a.created_at} or (${created} = ${a.created_at} and ${sql.ref(idCol)} > ${a.id}))`;
+}
