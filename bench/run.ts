@@ -11,12 +11,12 @@
  * bench/README.md ("Gateway" section).
  */
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sequential, sse, stats, throughput, type Stats, type Target } from './lib/driver.js';
-import { buildServer, freePort, ROOT, rssMiB, startNginx, startTs, stop, waitHttp, type Proc } from './lib/procs.js';
+import { startHridaAI } from './lib/hridaai.js';
+import { ROOT, rssMiB, startNginx, startTs, type Proc } from './lib/procs.js';
 
 const SEQ_N = Number(process.env.BENCH_SEQ_N ?? 2000);
 const WARMUP = 300;
@@ -26,84 +26,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const STREAM_LEVELS = (process.env.BENCH_STREAM_LEVELS ?? '128,256,512,1024').split(',').map(Number);
 
 const log = (s: string) => process.stderr.write(s + '\n');
-
-async function json(url: string, method: string, body?: unknown, token?: string) {
-  const r = await fetch(url, {
-    method,
-    headers: {
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  if (r.status >= 300) throw new Error(`${method} ${url}: ${r.status} ${text}`);
-  return JSON.parse(text) as Record<string, unknown>;
-}
-
-/** Starts HridaAI (compiled, as `npm start` runs it) and sets up an admin, a user with a key, grants and limits. */
-async function startHridaAI(work: string, upstreamPort: number) {
-  const build = buildServer(path.join(work, 'build'));
-  const port = await freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '/tmp',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    DATA_DIR: path.join(work, 'data'),
-    HRIDAAI_SECRET_KEY: randomBytes(32).toString('base64'),
-    ENV: 'prod',
-    LOG_FORMAT: 'json',
-    PASSWORD_HASH_ROUNDS: '10',
-    ENABLE_SIGNUP: 'true',
-    DEFAULT_USER_ROLE: 'user',
-    ENABLE_API_KEYS: 'true',
-    USER_PERMISSIONS_FEATURES_API_KEYS: 'true',
-  };
-  // BENCH_NODE_ARGS: extra node flags for the HridaAI process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [
-    ...nodeArgs,
-    ...(build ? [build, 'serve'] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts'), 'serve']),
-  ];
-  const child = spawn(process.execPath, args, { cwd: work, env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
-  await waitHttp(`${base}/health`);
-  const admin = await json(`${base}/api/v1/auths/signup`, 'POST', {
-    name: 'Bench Admin',
-    email: 'admin@bench.local',
-    password: 'bench password 1',
-  });
-  const adminToken = admin.token as string;
-  await json(
-    `${base}/api/v1/connections`,
-    'POST',
-    { type: 'openai', name: 'mock', base_url: `http://127.0.0.1:${upstreamPort}/v1`, api_key: 'sk-bench-upstream' },
-    adminToken,
-  );
-  const user = await json(`${base}/api/v1/auths/signup`, 'POST', {
-    name: 'Bench User',
-    email: 'user@bench.local',
-    password: 'bench password 2',
-  });
-  const userId = (user.user as { id: string }).id;
-  const key = (await json(`${base}/api/v1/api-keys`, 'POST', { name: 'bench' }, user.token as string)).key as string;
-  for (const m of ['bench-model', 'bench-stream', 'bench-hold'])
-    await json(
-      `${base}/api/v1/access/model/${m}/grants`,
-      'POST',
-      { principal_type: 'user', principal_id: userId, permission: 'read' },
-      adminToken,
-    );
-  // Limits stay on (a rolling requests-per-minute window per request), high enough not to refuse.
-  await json(
-    `${base}/api/v1/gateway/limits`,
-    'PUT',
-    { scope: 'user', subject_id: userId, requests_per_minute: 100_000_000, concurrent_requests: 0 },
-    adminToken,
-  );
-  return { child, port, key, compiled: build !== null, stop: () => stop(child) };
-}
 
 /** API-key verification in-process: cached hit and full miss (HMAC + one primary-key query). */
 async function keyVerificationCost(work: string) {
@@ -267,14 +189,14 @@ async function measure(work: string) {
     for (let round = 0; round < ROUNDS; round++) {
       log(`round ${round + 1}/${ROUNDS} …`);
       for (const t of targets)
-        seq[t.name]!.push(...(await sequential(t, 'bench-model', Math.ceil(SEQ_N / ROUNDS), 20)));
+        for (const x of await sequential(t, 'bench-model', Math.ceil(SEQ_N / ROUNDS), 20)) seq[t.name]!.push(x);
       for (const t of targets) {
         const r = await throughput(t, 'bench-model', CLIENTS, Math.ceil(THROUGHPUT_MS / ROUNDS));
         const acc = tp[t.name]!;
         acc.done += r.done;
         acc.errors += r.errors;
         acc.elapsedMs += r.elapsedMs;
-        acc.samples.push(...r.samples);
+        for (const x of r.samples) acc.samples.push(x); // spread overflows the stack on long rounds
       }
       for (const t of targets)
         for (const r of await sse(t, 'bench-stream', 20, 20)) {

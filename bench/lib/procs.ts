@@ -172,3 +172,11 @@ export function buildServer(dir: string): string | null {
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
   return entry;
 }
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[11] = utime, fields[12] = stime (1-based 14 and 15 of the full line)
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

@@ -7,6 +7,7 @@ import { route } from '../../platform/http/route.js';
 import { actorOf } from '../access/actor.js';
 import { requirePermission } from '../access/permissions.js';
 import type { ApiKeysTable } from '../access/tables.js';
+import { registerAdminApiKeyRoutes } from './admin-routes.js';
 import { hashKey, newKey } from './format.js';
 import { normaliseEndpointEntry } from './restrictions.js';
 import { apiKeyService } from './service.js';
@@ -41,7 +42,7 @@ function parseJsonList(v: string | null): string[] | null {
 }
 
 /** Metadata only: the secret and its hash never leave the server. */
-export function presentKey(k: ApiKeysTable) {
+export function presentKey(k: Omit<ApiKeysTable, 'hash' | 'pepper_kid' | 'user_id'>) {
   return {
     id: k.id,
     name: k.name,
@@ -60,6 +61,7 @@ export function presentKey(k: ApiKeysTable) {
 export async function registerApiKeyRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const service = apiKeyService(ctx);
   await service.start();
+  registerAdminApiKeyRoutes(app, ctx, service);
 
   /** Creating or rotating a key: the feature is on, the caller may use keys, and is not impersonating. */
   async function mayIssue(req: Parameters<typeof actorOf>[1]) {

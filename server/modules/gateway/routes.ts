@@ -9,6 +9,7 @@ import { AppError, notFound } from '../../platform/http/errors.js';
 import { route } from '../../platform/http/route.js';
 import { actorOf } from '../access/index.js';
 import { handleChat, limitSubject, type ChatBody } from './chat.js';
+import { embeddingsBodySchema, handleEmbeddings } from './embeddings.js';
 import { useOpenAIErrors } from './openai-errors.js';
 import { handlePassthrough } from './passthrough.js';
 import { attachGateway } from './services.js';
@@ -94,6 +95,18 @@ export function registerGatewayRoutes(app: FastifyInstance, ctx: AppContext) {
         bodyLimit: ctx.config.GATEWAY_MAX_BODY_SIZE,
         body: chatBodySchema,
         handler: async (req, reply) => handleChat(svc, ctx, req, reply, req.data.body as ChatBody),
+      });
+    for (const url of ['/api/embeddings', '/api/v1/embeddings'])
+      route(scope, {
+        method: 'POST',
+        url,
+        auth: 'session-or-key',
+        policy: 'model grant on every model of the preset chain + limits (gateway)',
+        tags: ['gateway'],
+        summary: 'OpenAI-compatible embeddings',
+        bodyLimit: ctx.config.GATEWAY_MAX_BODY_SIZE,
+        body: embeddingsBodySchema,
+        handler: async (req, reply) => handleEmbeddings(svc, ctx, req, reply, req.data.body),
       });
 
     route(scope, {

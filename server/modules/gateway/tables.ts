@@ -20,7 +20,7 @@ export interface GatewayUsageTable {
   id: string;
   created_at: Millis;
   request_id: string;
-  route: 'chat' | 'passthrough';
+  route: 'chat' | 'passthrough' | 'embeddings';
   user_id: string;
   actor_id: string | null;
   key_id: string | null;

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useId, useState } from 'react';
 import { ApiError, del, get, messageOf, patch, post } from '../../lib/api';
 import { formatDate, formatTime } from '../../lib/format';
-import type { Role, SessionInfo, User, UserPage } from '../../lib/types';
+import type { ApiKeyInfo, Role, SessionInfo, User, UserPage } from '../../lib/types';
 import { useSession } from '../../components/session';
 import { Alert, ConfirmDialog, Field, FormDialog, PageTitle, Spinner } from '../../components/ui';
 import { SessionTable } from '../settings/Sessions';
@@ -423,6 +423,7 @@ function UserPanel({ user, onClose }: { user: User; onClose: () => void }) {
           </>
         )}
       </section>
+      <UserApiKeys user={user} />
       {security && security !== 'none' ? (
         <section aria-label={`Sign-in security of ${user.email}`}>
           <h3>Sign-in security</h3>
@@ -508,6 +509,113 @@ function UserPanel({ user, onClose }: { user: User; onClose: () => void }) {
           a new password at the next sign-in
         </label>
       </FormDialog>
+    </section>
+  );
+}
+
+/** The API keys of one user (metadata only), each revocable at once. */
+function UserApiKeys({ user }: { user: User }) {
+  const [keys, setKeys] = useState<ApiKeyInfo[] | null>(null);
+  const [error, setError] = useState('');
+  const [info, setInfo] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [revoking, setRevoking] = useState<ApiKeyInfo | null>(null);
+  const url = `/api/v1/users/${encodeURIComponent(user.id)}/api-keys`;
+
+  const load = useCallback(async () => {
+    try {
+      setKeys((await get<{ items: ApiKeyInfo[] }>(url)).items);
+    } catch (e) {
+      setError(messageOf(e));
+      setKeys([]);
+    }
+  }, [url]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function revoke(key: ApiKeyInfo) {
+    setRevoking(null);
+    setError('');
+    setInfo('');
+    setBusy(true);
+    try {
+      await del(`/api/v1/admin/api-keys/${encodeURIComponent(key.id)}`);
+      setInfo(`The key “${key.name}” was revoked.`);
+      await load();
+    } catch (e) {
+      setError(messageOf(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section aria-label={`API keys of ${user.email}`}>
+      <h3>API keys</h3>
+      <Alert>{error}</Alert>
+      <Alert kind="success">{info}</Alert>
+      {keys === null ? (
+        <Spinner label="Loading API keys" />
+      ) : keys.length === 0 ? (
+        <p>No API keys.</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Key</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((k) => (
+                <tr key={k.id}>
+                  <td className="cell-title">{k.name}</td>
+                  <td className="mono small">
+                    {k.prefix}…{k.hint}
+                  </td>
+                  <td title={formatTime(k.created_at)}>{formatDate(k.created_at)}</td>
+                  <td title={formatTime(k.last_used_at)}>{k.last_used_at ? formatDate(k.last_used_at) : 'Never'}</td>
+                  <td title={formatTime(k.expires_at)}>
+                    {k.expires_at === null ? 'Never' : formatDate(k.expires_at)}
+                    {k.expires_at !== null && k.expires_at <= Date.now() ? (
+                      <span className="badge badge-bad">Expired</span>
+                    ) : null}
+                  </td>
+                  <td className="actions">
+                    <button
+                      type="button"
+                      className="btn btn-small btn-danger-outline"
+                      disabled={busy}
+                      onClick={() => setRevoking(k)}
+                    >
+                      Revoke<span className="sr-only"> key {k.name}</span>
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <ConfirmDialog
+        open={revoking !== null}
+        danger
+        title={`Revoke “${revoking?.name ?? ''}” of ${user.email}?`}
+        confirmLabel="Revoke"
+        onCancel={() => setRevoking(null)}
+        onConfirm={() => revoking && void revoke(revoking)}
+      >
+        Programs using this key stop working at once. The owner sees it disappear from their list.
+      </ConfirmDialog>
     </section>
   );
 }
