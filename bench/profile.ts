@@ -36,7 +36,12 @@ async function main() {
     procs.push(h);
     const arms: { t: Target; pid: number }[] = [
       {
-        t: { name: 'fastify-undici', origin: `http://127.0.0.1:${proxy.port}`, path: '/v1/chat/completions', headers: {} },
+        t: {
+          name: 'fastify-undici',
+          origin: `http://127.0.0.1:${proxy.port}`,
+          path: '/v1/chat/completions',
+          headers: {},
+        },
         pid: proxy.child.pid!,
       },
       {

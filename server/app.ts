@@ -29,6 +29,7 @@ import { registerAccessRoutes } from './modules/access/routes.js';
 import { registerGroupRoutes } from './modules/groups/routes.js';
 import { registerApiKeyRoutes } from './modules/api-keys/routes.js';
 import { registerWebUi } from './modules/web/routes.js';
+import { codeFeatures, registerCodeRoutes } from './modules/code/routes.js';
 import { registerAuditRoutes } from './modules/audit/routes.js';
 import { registerAdminSettingsRoutes } from './modules/admin-settings/routes.js';
 import { registerPromptRoutes } from './modules/prompts/routes.js';
@@ -127,7 +128,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
 
   // One log line per request, after the response; URLs are logged with secret query values redacted.
-  app.addHook('onResponse', async (req, reply) => {
+  // Hooks on every request are callback-style (no promise per hook and request).
+  app.addHook('onResponse', (req, reply, done) => {
     req.log.info(
       {
         method: req.method,
@@ -138,12 +140,14 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
       },
       'request',
     );
+    done();
   });
 
   const headers = securityHeaders(config);
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
     for (const k in headers) reply.header(k, headers[k]!);
+    done();
   });
 
   await app.register(cookie);
@@ -233,8 +237,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
           enable_login_form: config.ENABLE_LOGIN_FORM,
           enable_password_auth: config.ENABLE_PASSWORD_AUTH,
           enable_password_change_form: config.ENABLE_PASSWORD_CHANGE_FORM,
+          enable_direct_connections: config.ENABLE_DIRECT_CONNECTIONS && !config.OFFLINE_MODE,
           enable_signup:
             onboarding || (config.ENABLE_SIGNUP && config.ENABLE_LOGIN_FORM && config.ENABLE_PASSWORD_AUTH),
+          ...codeFeatures(config),
         },
         password_hint: config.ENABLE_PASSWORD_VALIDATION ? config.PASSWORD_VALIDATION_HINT : '',
         ...publicSsoConfig(config),
@@ -277,6 +283,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   registerAuditRoutes(app, ctx);
   registerAdminSettingsRoutes(app, ctx);
   registerPromptRoutes(app, ctx);
+  registerCodeRoutes(app, ctx);
   audit.install(app);
   await registerWebUi(app, ctx);
 

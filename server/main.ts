@@ -14,6 +14,7 @@ Commands:
   migrate    Apply database migrations and exit
   audit      Audit trail tools (audit verify: check the hash chain)
   keys       Secret-key tools (keys rotate: re-encrypt stored secrets with the current key)
+  db         Database tools (db encrypt: convert a plain SQLite database to encrypted SQLite)
 
 Options:
   -h, --help  Show help for hrida-ai or a command
@@ -57,6 +58,34 @@ Subcommands:
 
 Options:
   -h, --help  Show help for keys or a subcommand`,
+  db: `hrida-ai db — database tools
+
+Usage: hrida-ai db <subcommand> [options]
+
+Subcommands:
+  encrypt    Convert the plain SQLite database to an encrypted one (SQLCipher 4)
+
+Options:
+  -h, --help  Show help for db or a subcommand`,
+  'db encrypt': `hrida-ai db encrypt — convert a plain SQLite database to encrypted SQLite
+
+Usage: hrida-ai db encrypt [--json]
+
+Stop HridaAI first (the command refuses while another process has the database open). Set
+DATABASE_TYPE=sqlite+sqlcipher and DATABASE_PASSWORD as the server will run with, then run this
+command: the database at DATABASE_URL (default DATA_DIR/hridaai.db) is copied, the copy is
+encrypted with DATABASE_PASSWORD and checked (it opens with the password, passes integrity_check
+and has the same rows), then it replaces the original. The unencrypted original is kept next to
+it as <file>.unencrypted-<time>: delete it once the server runs on the encrypted database.
+Nothing is changed when any step fails. A database that DATABASE_PASSWORD already opens is left
+alone.
+
+Exit status: 0 when the database is encrypted (now or already), 1 on any error, 2 on a
+configuration error.
+
+Options:
+  --json      Print the report as JSON
+  -h, --help  Show this help`,
   'keys rotate': `hrida-ai keys rotate — re-encrypt stored secrets with the current key
 
 Usage: hrida-ai keys rotate [--json]
@@ -113,6 +142,7 @@ async function main(argv: string[]) {
   }
   if (command === 'audit') return auditCommand(rest);
   if (command === 'keys') return keysCommand(rest);
+  if (command === 'db') return dbCommand(rest);
   if (!(command in HELP) || command === 'main') fail(`Unknown command "${command}".\n\n${HELP.main}`, 2);
 
   let values: Record<string, string | boolean | undefined>;
@@ -165,7 +195,7 @@ async function main(argv: string[]) {
  * Parses `<group> <sub> [--json] [--help]`. Prints help and returns null when nothing is to be
  * done; exits with code 2 on an unknown subcommand or option.
  */
-function subcommandOptions(args: string[], group: 'audit' | 'keys', sub: string): { json?: boolean } | null {
+function subcommandOptions(args: string[], group: 'audit' | 'keys' | 'db', sub: string): { json?: boolean } | null {
   const [given, ...rest] = args;
   if (!given || given === '-h' || given === '--help' || given === 'help') {
     process.stdout.write(HELP[group] + '\n');
@@ -255,6 +285,35 @@ async function keysCommand(args: string[]) {
   }
 }
 
+async function dbCommand(args: string[]) {
+  const values = subcommandOptions(args, 'db', 'encrypt');
+  if (!values) return;
+  const config = load({});
+  if (!config.database.encrypted || config.DATABASE_PASSWORD === null || config.database.sqlitePath === null)
+    fail(
+      'hrida-ai db encrypt: set DATABASE_TYPE=sqlite+sqlcipher and DATABASE_PASSWORD (the passphrase to encrypt with) as the server will run with, then run it again.',
+      2,
+    );
+  const { encryptSqliteFile, EncryptError } = await import('./platform/db/encrypt.js');
+  let report: ReturnType<typeof encryptSqliteFile>;
+  try {
+    report = encryptSqliteFile(config.database.sqlitePath, config.DATABASE_PASSWORD);
+  } catch (e) {
+    if (e instanceof EncryptError) fail(`hrida-ai db encrypt: ${e.message}`, 1);
+    throw e;
+  }
+  if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else if (report.status === 'already-encrypted')
+    process.stdout.write(`${report.file} is already encrypted and DATABASE_PASSWORD opens it: nothing to do.\n`);
+  else
+    process.stdout.write(
+      `Encrypted ${report.file} (${report.tables} tables, ${report.rows} rows checked).\n` +
+        `The unencrypted original is kept at ${report.plaintextCopy}: delete it once HridaAI runs on the encrypted database.\n`,
+    );
+}
+
 main(process.argv.slice(2)).catch((e: unknown) => {
+  // Found while opening storage (a wrong DATABASE_PASSWORD, a plaintext file with sqlcipher …).
+  if (e instanceof ConfigErrors) fail(e.message, 2);
   fail(`hrida-ai: ${(e as Error).stack ?? String(e)}`);
 });

@@ -25,6 +25,10 @@ export default defineConfig({
   },
   server: {
     // `npx vite --config web/vite.config.ts` while `npm run dev` serves the API on :8080.
-    proxy: { '/api': 'http://127.0.0.1:8080', '/health': 'http://127.0.0.1:8080' },
+    proxy: {
+      '/api': 'http://127.0.0.1:8080',
+      '/health': 'http://127.0.0.1:8080',
+      '/static/pyodide': 'http://127.0.0.1:8080',
+    },
   },
 });

@@ -87,4 +87,3 @@ export async function startHridaAI(
   );
   return { child, port, key, compiled: build !== null, stop: () => stop(child) };
 }
-

@@ -14,7 +14,8 @@ export type DatabaseKind = 'sqlite' | 'postgresql';
 export interface Config extends RawConfig {
   /** Absolute DATA_DIR. */
   dataDir: string;
-  database: { kind: DatabaseKind; url: string; sqlitePath: string | null };
+  /** `encrypted`: SQLite encrypted with SQLCipher (DATABASE_TYPE=sqlite+sqlcipher), key in DATABASE_PASSWORD. */
+  database: { kind: DatabaseKind; url: string; sqlitePath: string | null; encrypted: boolean };
   cors: { origins: '*' | string[]; customSchemes: string[] };
   authCookie: { secure: boolean; sameSite: 'lax' | 'strict' | 'none' };
   sessionCookie: { secure: boolean; sameSite: 'lax' | 'strict' | 'none' };
@@ -147,20 +148,36 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadOp
       errors.push(new ConfigError('DATABASE_TYPE', 'is postgresql but DATABASE_URL is not a postgresql:// URL'));
     if (c.DATABASE_TYPE !== 'postgresql' && kind === 'postgresql')
       errors.push(new ConfigError('DATABASE_TYPE', `is ${c.DATABASE_TYPE} but DATABASE_URL is a postgresql:// URL`));
+    if (c.DATABASE_TYPE === 'sqlite' && kind === 'sqlite+sqlcipher')
+      errors.push(new ConfigError('DATABASE_TYPE', 'is sqlite but DATABASE_URL is a sqlite+sqlcipher:/// URL'));
     if (c.DATABASE_TYPE === 'sqlite+sqlcipher') kind = 'sqlite+sqlcipher';
   }
-  if (kind === 'sqlite+sqlcipher')
+  const encrypted = kind === 'sqlite+sqlcipher';
+  if (encrypted && c.DATABASE_PASSWORD === null)
     errors.push(
       new ConfigError(
-        'DATABASE_TYPE',
-        'sqlite+sqlcipher (encrypted SQLite) is not available in this build; refusing to start rather than store data unencrypted. Use PostgreSQL with disk encryption, or plain sqlite.',
+        'DATABASE_PASSWORD',
+        'is required when DATABASE_TYPE is sqlite+sqlcipher: it is the passphrase the database file is encrypted with (generate one with `openssl rand -base64 32` and keep it safe; without it the data cannot be read)',
+      ),
+    );
+  if (!encrypted && c.DATABASE_PASSWORD !== null)
+    errors.push(
+      new ConfigError(
+        'DATABASE_PASSWORD',
+        kind === 'postgresql'
+          ? 'is only used for encrypted SQLite (DATABASE_TYPE=sqlite+sqlcipher); PostgreSQL takes its password in DATABASE_URL'
+          : 'is set but the database is not encrypted: set DATABASE_TYPE=sqlite+sqlcipher to encrypt it, or unset DATABASE_PASSWORD',
       ),
     );
   let sqlitePath: string | null = null;
-  if (kind === 'sqlite') {
-    const p = dbUrl.replace(/^sqlite:\/\/\//i, '');
+  if (kind !== 'postgresql') {
+    const p = dbUrl.replace(/^sqlite(\+sqlcipher)?:\/\/\//i, '');
     sqlitePath = p === ':memory:' ? ':memory:' : path.resolve(p);
-    dbUrl = `sqlite:///${sqlitePath}`;
+    dbUrl = `${encrypted ? 'sqlite+sqlcipher' : 'sqlite'}:///${sqlitePath}`;
+    if (encrypted && sqlitePath === ':memory:')
+      errors.push(
+        new ConfigError('DATABASE_URL', 'is :memory: but DATABASE_TYPE is sqlite+sqlcipher: encryption needs a file'),
+      );
   }
 
   if (errors.length) throw new ConfigErrors(errors);
@@ -180,13 +197,17 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadOp
     warnings.push(`DEFAULT_USER_ROLE=${c.DEFAULT_USER_ROLE}: new accounts get access without admin approval.`);
   if (c.PASSWORD_HASH_ROUNDS < 10)
     warnings.push(`PASSWORD_HASH_ROUNDS=${c.PASSWORD_HASH_ROUNDS} is below 10: only suitable for tests.`);
+  if (encrypted && c.DATABASE_PASSWORD !== null && c.DATABASE_PASSWORD.length < 16)
+    warnings.push(
+      'DATABASE_PASSWORD is shorter than 16 characters: anyone with a copy of the database file can try to guess it offline. Use a long random passphrase (`openssl rand -base64 32`).',
+    );
   if (c.FORWARDED_ALLOW_IPS === '*' && c.ENV === 'prod')
     warnings.push('FORWARDED_ALLOW_IPS is "*": X-Forwarded-For is believed from any peer. Restrict it to your proxy.');
 
   return {
     ...c,
     dataDir,
-    database: { kind: kind as DatabaseKind, url: dbUrl, sqlitePath },
+    database: { kind: encrypted ? 'sqlite' : (kind as DatabaseKind), url: dbUrl, sqlitePath, encrypted },
     cors: { origins, customSchemes },
     authCookie,
     sessionCookie,

@@ -8,6 +8,7 @@ import { chatsSettings } from './settings/chats.js';
 import { observabilitySettings } from './settings/observability.js';
 import { accountSecuritySettings } from './settings/account-security.js';
 import { ssoSettings } from './settings/sso.js';
+import { codeSettings } from './settings/code.js';
 import {
   parseCorsOrigins,
   parseDuration,
@@ -336,12 +337,13 @@ const coreSettings = {
   DATABASE_URL: text(null, {
     area: A.db,
     secret: true,
-    allowed: '`sqlite:///<path>` or `postgresql://user:password@host:port/db`',
+    allowed: '`sqlite:///<path>`, `sqlite+sqlcipher:///<path>` or `postgresql://user:password@host:port/db`',
     validate: (v) =>
       /^(sqlite(\+sqlcipher)?:\/\/\/.+|postgres(ql)?:\/\/.+)$/i.test(v)
         ? undefined
-        : 'must be sqlite:///<path> or postgresql://user:password@host:port/database',
-    description: 'Database location. Unset: SQLite at `<DATA_DIR>/hridaai.db` (WAL mode).',
+        : 'must be sqlite:///<path>, sqlite+sqlcipher:///<path> or postgresql://user:password@host:port/database',
+    description:
+      'Database location. Unset: SQLite at `<DATA_DIR>/hridaai.db` (WAL mode). `sqlite+sqlcipher:///<path>` is an encrypted SQLite file (same as DATABASE_TYPE=sqlite+sqlcipher).',
   }),
   DATABASE_TYPE: custom<'sqlite' | 'postgresql' | 'sqlite+sqlcipher' | null>(
     null,
@@ -349,7 +351,7 @@ const coreSettings = {
     {
       area: A.db,
       description:
-        'Database engine. Normally inferred from DATABASE_URL. `sqlite+sqlcipher` (encrypted SQLite) is recognised but not yet available in this build: the server refuses to start rather than silently storing data unencrypted.',
+        'Database engine. Normally inferred from DATABASE_URL. `sqlite+sqlcipher`: SQLite encrypted at rest with SQLCipher 4 (the database file and its WAL), keyed by DATABASE_PASSWORD. An existing unencrypted database is refused, never written in plaintext: convert it with `hrida-ai db encrypt` (docs/deployment.md).',
     },
     (raw) => {
       if (raw === undefined || raw.trim() === '') return null;
@@ -359,6 +361,13 @@ const coreSettings = {
       throw `must be sqlite, postgresql or sqlite+sqlcipher (got "${raw}")`;
     },
   ),
+  DATABASE_PASSWORD: text(null, {
+    area: A.db,
+    secret: true,
+    allowed: 'a passphrase (generate with `openssl rand -base64 32`); required with sqlite+sqlcipher',
+    description:
+      'Encrypted SQLite only: the passphrase the database file is encrypted with (SQLCipher 4, key derived with PBKDF2-HMAC-SHA512). Required when DATABASE_TYPE is sqlite+sqlcipher, refused otherwise. A wrong passphrase stops the server at start. Losing it loses the data: keep it outside DATA_DIR and outside backups of the database.',
+  }),
   DATABASE_POOL_SIZE: requiredInt(
     10,
     { min: 1, max: 1000 },
@@ -425,6 +434,7 @@ export const settings = {
   ...observabilitySettings,
   ...accountSecuritySettings,
   ...ssoSettings,
+  ...codeSettings,
 } satisfies Record<string, SettingDef<unknown>>;
 
 export type SettingName = keyof typeof settings;

@@ -95,7 +95,7 @@ describe('invalid values stop the server with the variable and what is allowed',
       /HRIDAAI_SESSION_COOKIE_SAME_SITE: must be one of lax, strict, none/,
     ],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL: must be sqlite/],
-    [{ DATABASE_TYPE: 'sqlite+sqlcipher' }, /DATABASE_TYPE: sqlite\+sqlcipher .*not available/],
+    [{ DATABASE_TYPE: 'sqlite+sqlcipher' }, /DATABASE_PASSWORD: is required when DATABASE_TYPE is sqlite\+sqlcipher/],
     [{ DATABASE_TYPE: 'postgresql' }, /DATABASE_TYPE: is postgresql but DATABASE_URL/],
     [
       { PASSWORD_VALIDATION_REGEX_PATTERN: '(' },

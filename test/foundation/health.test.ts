@@ -28,6 +28,11 @@ describeMatrix('health and public config', matrix({ full: true }), (b) => {
       'version',
     ]);
     expect(Object.keys(r.body.features).sort()).toEqual([
+      'code_execution_engine',
+      'code_interpreter_engine',
+      'enable_code_execution',
+      'enable_code_interpreter',
+      'enable_direct_connections',
       'enable_login_form',
       'enable_password_auth',
       'enable_password_change_form',

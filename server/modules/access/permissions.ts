@@ -26,7 +26,19 @@ export function isPermissionName(v: string): v is PermissionName {
 }
 
 /** The defaults every user gets, from the settings. */
+const defaultsByConfig = new WeakMap<Config, PermissionSet>();
+
+/** The USER_PERMISSIONS_* defaults (one frozen object per configuration; settings do not change at run time). */
 export function permissionDefaults(config: Config): PermissionSet {
+  let d = defaultsByConfig.get(config);
+  if (!d) {
+    d = Object.freeze(readDefaults(config));
+    defaultsByConfig.set(config, d);
+  }
+  return d;
+}
+
+function readDefaults(config: Config): PermissionSet {
   return {
     'workspace.models': config.USER_PERMISSIONS_WORKSPACE_MODELS_ACCESS,
     'workspace.knowledge': config.USER_PERMISSIONS_WORKSPACE_KNOWLEDGE_ACCESS,
@@ -106,7 +118,11 @@ export async function explainPermissions(
 
 /** Whether the actor holds a feature/workspace permission now. */
 export async function hasPermission(db: Db | Trx, actor: Actor, permission: PermissionName): Promise<boolean> {
-  return (await explainPermissions(db, actor))[permission].allowed;
+  // The same rule as explainPermissions, for one permission (this runs on every API-key request).
+  if (!actor.active || actor.role === 'pending') return false;
+  if (actor.role === 'admin' || actor.defaults[permission]) return true;
+  const memberships = actor.memberships ?? (await ensureMemberships(db, actor));
+  return memberships.some((m) => m.permissions.includes(permission));
 }
 
 /** Throws `permission_required` (403) unless the actor holds the permission. */

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { AppContext } from '../../context.js';
 import type { AuthEvent } from '../../platform/audit/index.js';
 import type { User } from '../../platform/db/types.js';
@@ -10,13 +11,14 @@ import { hashKey, parseKey, sameDigest } from './format.js';
 /**
  * API-key verification, kept cheap for the hot path and for floods of bad keys:
  *  1. format check (no hashing, no storage) — garbage is refused at once;
- *  2. HMAC-SHA256 of the presented key with the current pepper — the cache key (the plaintext is
- *     never kept in memory);
+ *  2. SHA-256 of the presented key — the cache key (the plaintext is never kept in memory; the
+ *     key's 256 random bits make the digest irreversible);
  *  3. negative cache (bounded LRU, its own map so a flood of bad keys cannot evict good entries);
  *  4. positive cache (bounded LRU): key metadata, the owner's row and groups, reused for at most
  *     SESSION_CACHE_TTL_MS and dropped at once on this instance — and through Redis on every
  *     instance — when the key, its owner (any change SessionService reports) or any group changes;
- *  5. on a miss, one primary-key query (key joined with its owner), a constant-time compare
+ *  5. on a miss, HMAC-SHA256 of the key with the current pepper, one primary-key query (key joined
+ *     with its owner), a constant-time compare
  *     against the stored HMAC (computed with the pepper of the root key that made it; a key made
  *     before a secret-key rotation is re-hashed with the new pepper on first use).
  * The owner's state, the key's expiry and the api-keys permission are checked on every request,
@@ -108,7 +110,9 @@ export class ApiKeyService {
       this.stats.rejectedFormat++;
       throw new AppError('api_key_invalid', 'Invalid API key');
     }
-    const h = hashKey(keyring.current.derive('api-key-pepper'), token);
+    // Cache key: SHA-256 of the presented key (one cheap hash; a 256-bit secret cannot be recovered
+    // from it). The peppered HMAC is computed only on a miss, to compare with the stored hash.
+    const h = hash('sha256', token, 'base64url');
     const neg = this.negative.get(h);
     if (neg !== undefined && now - neg < NEGATIVE_TTL_MS) {
       this.stats.negativeHits++;
@@ -122,7 +126,7 @@ export class ApiKeyService {
       this.remember(this.positive, h, entry, MAX_POSITIVE);
     } else {
       this.stats.misses++;
-      const loaded = await this.load(parsed.id, token, h, now);
+      const loaded = await this.load(parsed.id, token, hashKey(keyring.current.derive('api-key-pepper'), token), now);
       if (!loaded) {
         this.remember(this.negative, h, now, MAX_NEGATIVE);
         throw new AppError('api_key_invalid', 'Invalid API key');

@@ -91,6 +91,7 @@ export function upstreamHeaders(conn: OpenConnection, extra: Record<string, stri
 export class Transports {
   private readonly agents = new Map<string, { agent: Agent; version: number }>();
   private safe: SafeFetch | null = null;
+  private readonly targets = new Map<string, { origin: string; path: string }>();
 
   constructor(private readonly config: Config) {}
 
@@ -125,16 +126,29 @@ export class Transports {
     }
   }
 
+  /** Origin and path of a connection URL, parsed once per connection version and path. */
+  private target(conn: OpenConnection, path: string): { origin: string; path: string } {
+    const k = `${conn.id}\u0000${conn.updatedAt}\u0000${conn.baseUrl}\u0000${path}`;
+    let t = this.targets.get(k);
+    if (!t) {
+      const url = new URL(conn.baseUrl + path);
+      t = { origin: url.origin, path: `${url.pathname}${url.search}` };
+      if (this.targets.size >= 1000) this.targets.clear();
+      this.targets.set(k, t);
+    }
+    return t;
+  }
+
   async send(conn: OpenConnection, req: UpstreamRequest): Promise<UpstreamResponse> {
-    const url = new URL(conn.baseUrl + req.path);
     const headers = { ...req.headers };
     if (conn.ownerId === null) {
       const agent = this.agentFor(conn);
+      const target = this.target(conn, req.path);
       headers['accept-encoding'] = 'identity';
       try {
         const res = await agent.request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
+          origin: target.origin,
+          path: target.path,
           method: req.method,
           headers,
           body: req.body,
@@ -148,6 +162,7 @@ export class Transports {
       }
     }
     // A user's own connection: every SSRF rule applies; the headers deadline is ours.
+    const url = new URL(conn.baseUrl + req.path);
     const controller = new AbortController();
     const onAbort = () => controller.abort(req.signal?.reason);
     req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -181,18 +196,43 @@ export class Transports {
   }
 }
 
-/** Reads a body up to `max` bytes (error beyond). */
-export async function readCapped(body: Readable, max: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    const b = c as Buffer;
-    n += b.length;
-    if (n > max) {
-      body.destroy();
-      throw new UpstreamError('bad_response', 'The model server’s response is too large');
-    }
-    parts.push(b);
-  }
-  return Buffer.concat(parts);
+/** Reads a body up to `max` bytes (error beyond). Event-based: no async iterator per response. */
+export function readCapped(body: Readable, max: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    const cleanup = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+    };
+    const onData = (c: Buffer) => {
+      n += c.length;
+      if (n > max) {
+        cleanup();
+        body.destroy();
+        reject(new UpstreamError('bad_response', 'The model server’s response is too large'));
+        return;
+      }
+      parts.push(c);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, n));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    // Destroyed without an error (an abort): the body ends short.
+    const onClose = () => {
+      cleanup();
+      reject(new UpstreamError('aborted', 'The response ended before it was complete'));
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    body.once('close', onClose);
+  });
 }

@@ -72,7 +72,14 @@ function maxTokensOf(body: Record<string, unknown>): number | null {
 
 /** Preset parameters and system prompts applied to the client body; the upstream model id set. */
 export function buildUpstreamBody(body: ChatBody, resolved: Resolved): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...body };
+  // HridaAI's own fields (`chat_id`, `files`) are never sent upstream. Copied key by key rather
+  // than spread-then-delete: `delete` turns the object into a slow dictionary for JSON.stringify.
+  const out: Record<string, unknown> = {};
+  for (const k in body) if (k !== 'chat_id' && k !== 'files') out[k] = body[k];
+  if (resolved.chain.length === 0) {
+    out.model = resolved.base.upstreamId;
+    return out;
+  }
   const systems: string[] = [];
   // Innermost preset first, so an outer preset's parameters win over the one it is built on.
   for (const p of [...resolved.chain].reverse()) {
@@ -301,15 +308,19 @@ export async function handleChat(
   const resolved = await svc.catalog.resolve(body.model, actor.userId);
   await svc.access.assertUsable(actor, body.model, resolved.ids, resolved.chain);
   // `chat_id`: only a chat the caller owns (404 before anything is dispatched); never sent upstream.
-  const chatLink = await openChatLink(ctx, { id: actor.userId, role: actor.role, active: actor.active ? 1 : 0 }, body);
+  const chatLink =
+    body.chat_id === undefined || body.chat_id === null
+      ? null
+      : await openChatLink(ctx, { id: actor.userId, role: actor.role, active: actor.active ? 1 : 0 }, body);
   // `files` and the presets' knowledge: every named id authorised (404 before anything is
   // dispatched); preset attachments only where the caller may read them; never sent upstream.
-  const citations = await knowledgeFor(ctx, actor, body, resolved);
+  const citations =
+    (body.files === undefined || body.files === null) && resolved.chain.length === 0
+      ? null
+      : await knowledgeFor(ctx, actor, body, resolved);
 
   const stream = body.stream === true;
   const upstreamBody = buildUpstreamBody(body, resolved);
-  delete upstreamBody.chat_id;
-  delete upstreamBody.files;
   if (citations?.length)
     upstreamBody.messages = [
       { role: 'system', content: citationSystemMessage(citations) },

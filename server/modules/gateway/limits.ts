@@ -71,12 +71,32 @@ export function periods(now: number): {
   };
 }
 
+type Periods = ReturnType<typeof periods>;
+let lastPeriods: Periods | null = null;
+
+/** periods(now), reused while `now` stays within the same UTC day. */
+function periodsAt(now: number): Periods {
+  const p = lastPeriods;
+  if (p && now >= p.day.start && now < p.day.end) return p;
+  lastPeriods = periods(now);
+  return lastPeriods;
+}
+
+/** The limits of one subject as read from the rows (before a request's cost is known). */
+interface Template {
+  parts: { who: string; keyBase: string; v: LimitFields }[];
+  tokenLimited: boolean;
+}
+
 const ROWS_TTL_MS = 2000;
 const PRIME_RECHECK_MS = 60_000;
 const CHANNEL = 'gateway-limits';
 
 export class LimitService {
-  private rows: { at: number; map: Map<string, GatewayLimitsTable> } | null = null;
+  private rows: { at: number; map: Map<string, GatewayLimitsTable>; hasGroups: boolean } | null = null;
+  /** Templates per subject, valid for one snapshot of the rows. */
+  private templates = new Map<string, Template>();
+  private templatesOf: Map<string, GatewayLimitsTable> | null = null;
   private loading: Promise<Map<string, GatewayLimitsTable>> | null = null;
   private primed = new Map<string, number>();
   private generation = 0;
@@ -102,8 +122,14 @@ export class LimitService {
     if (this.ctx.redis) await this.ctx.redis.publish(CHANNEL, '1');
   }
 
+  /** The rows when the snapshot is fresh (no promise on the hot path), else null. */
+  private fresh(): { map: Map<string, GatewayLimitsTable>; hasGroups: boolean } | null {
+    return this.rows && Date.now() - this.rows.at < ROWS_TTL_MS ? this.rows : null;
+  }
+
   private async table(): Promise<Map<string, GatewayLimitsTable>> {
-    if (this.rows && Date.now() - this.rows.at < ROWS_TTL_MS) return this.rows.map;
+    const f = this.fresh();
+    if (f) return f.map;
     if (this.loading) return this.loading;
     const gen = this.generation;
     this.loading = this.ctx.db
@@ -112,7 +138,8 @@ export class LimitService {
       .execute()
       .then((list) => {
         const map = new Map(list.map((r) => [`${r.scope}\u0000${r.subject_id}`, r]));
-        if (gen === this.generation) this.rows = { at: Date.now(), map };
+        if (gen === this.generation)
+          this.rows = { at: Date.now(), map, hasGroups: list.some((r) => r.scope === 'group') };
         return map;
       })
       .finally(() => {
@@ -140,13 +167,70 @@ export class LimitService {
 
   /** True when some group row exists (only then are the caller's groups looked up). */
   async usesGroups(): Promise<boolean> {
+    const f = this.fresh();
+    if (f) return f.hasGroups;
     for (const r of (await this.table()).values()) if (r.scope === 'group') return true;
     return false;
   }
 
   /** True when a token limit or budget applies to the subject (max_tokens is then enforced). */
   async tokenLimited(s: LimitSubject): Promise<boolean> {
-    return (await this.plan(s, 0)).tokenLimited;
+    const map = this.fresh()?.map ?? (await this.table());
+    return this.template(map, s).tokenLimited;
+  }
+
+  /** The subject's limits from one snapshot of the rows, computed once per snapshot. */
+  private template(map: Map<string, GatewayLimitsTable>, s: LimitSubject): Template {
+    if (this.templatesOf !== map) {
+      this.templates.clear();
+      this.templatesOf = map;
+    }
+    const k = `${s.userId}\u0000${s.keyId ?? ''}\u0000${s.modelIds.join('\u0001')}\u0000${s.groupIds.join('\u0001')}`;
+    let t = this.templates.get(k);
+    if (t) return t;
+    const c = this.ctx.config;
+    const parts: Template['parts'] = [];
+    parts.push({
+      who: 'user',
+      keyBase: `u:${s.userId}`,
+      v: {
+        requests_per_minute: this.userValue(map, s, 'requests_per_minute', c.GATEWAY_USER_REQUESTS_PER_MINUTE),
+        tokens_per_minute: this.userValue(map, s, 'tokens_per_minute', c.GATEWAY_USER_TOKENS_PER_MINUTE),
+        concurrent_requests: this.userValue(map, s, 'concurrent_requests', c.GATEWAY_USER_CONCURRENT_REQUESTS),
+        tokens_per_day: this.userValue(map, s, 'tokens_per_day', c.GATEWAY_USER_TOKENS_PER_DAY),
+        tokens_per_month: this.userValue(map, s, 'tokens_per_month', c.GATEWAY_USER_TOKENS_PER_MONTH),
+      },
+    });
+    if (s.keyId) {
+      const k = map.get(`key\u0000${s.keyId}`);
+      if (k) parts.push({ who: 'key', keyBase: `k:${s.keyId}`, v: k });
+    }
+    for (const m of new Set(s.modelIds)) {
+      const r = map.get(`model\u0000${m}`);
+      if (r) parts.push({ who: `model:${m}`, keyBase: `m:${m}`, v: r });
+    }
+    for (const g of s.groupIds) {
+      const r = map.get(`group\u0000${g}`);
+      if (r && (r.tokens_per_day || r.tokens_per_month))
+        parts.push({
+          who: `group:${g}`,
+          keyBase: `g:${g}`,
+          v: {
+            requests_per_minute: null,
+            tokens_per_minute: null,
+            concurrent_requests: null,
+            tokens_per_day: r.tokens_per_day,
+            tokens_per_month: r.tokens_per_month,
+          },
+        });
+    }
+    t = {
+      parts,
+      tokenLimited: parts.some((p) => !!(p.v.tokens_per_minute || p.v.tokens_per_day || p.v.tokens_per_month)),
+    };
+    if (this.templates.size >= 10_000) this.templates.clear();
+    this.templates.set(k, t);
+    return t;
   }
 
   /**
@@ -174,12 +258,12 @@ export class LimitService {
 
   /** The ops of one request. `tokens` is the reservation (prompt estimate + max_tokens). */
   async plan(s: LimitSubject, tokens: number, now = Date.now()): Promise<{ ops: PlannedOp[]; tokenLimited: boolean }> {
-    const map = await this.table();
-    const c = this.ctx.config;
-    const leaseMs = c.GATEWAY_REQUEST_TIMEOUT * 1000 + 5000;
-    const p = periods(now);
+    const map = this.fresh()?.map ?? (await this.table());
+    const t = this.template(map, s);
+    const leaseMs = this.ctx.config.GATEWAY_REQUEST_TIMEOUT * 1000 + 5000;
+    const p = periodsAt(now);
     const ops: PlannedOp[] = [];
-    const add = (who: string, keyBase: string, v: LimitFields) => {
+    for (const { who, keyBase, v } of t.parts) {
       if (v.requests_per_minute)
         ops.push({
           who,
@@ -236,34 +320,8 @@ export class LimitService {
             cost: tokens,
           },
         });
-    };
-    add('user', `u:${s.userId}`, {
-      requests_per_minute: this.userValue(map, s, 'requests_per_minute', c.GATEWAY_USER_REQUESTS_PER_MINUTE),
-      tokens_per_minute: this.userValue(map, s, 'tokens_per_minute', c.GATEWAY_USER_TOKENS_PER_MINUTE),
-      concurrent_requests: this.userValue(map, s, 'concurrent_requests', c.GATEWAY_USER_CONCURRENT_REQUESTS),
-      tokens_per_day: this.userValue(map, s, 'tokens_per_day', c.GATEWAY_USER_TOKENS_PER_DAY),
-      tokens_per_month: this.userValue(map, s, 'tokens_per_month', c.GATEWAY_USER_TOKENS_PER_MONTH),
-    });
-    if (s.keyId) {
-      const k = map.get(`key\u0000${s.keyId}`);
-      if (k) add('key', `k:${s.keyId}`, k);
     }
-    for (const m of new Set(s.modelIds)) {
-      const r = map.get(`model\u0000${m}`);
-      if (r) add(`model:${m}`, `m:${m}`, r);
-    }
-    for (const g of s.groupIds) {
-      const r = map.get(`group\u0000${g}`);
-      if (r && (r.tokens_per_day || r.tokens_per_month))
-        add(`group:${g}`, `g:${g}`, {
-          requests_per_minute: null,
-          tokens_per_minute: null,
-          concurrent_requests: null,
-          tokens_per_day: r.tokens_per_day,
-          tokens_per_month: r.tokens_per_month,
-        });
-    }
-    return { ops, tokenLimited: ops.some((o) => o.dim !== 'requests' && o.dim !== 'concurrency') };
+    return { ops, tokenLimited: t.tokenLimited };
   }
 
   /** Seeds budget counters that the store does not hold yet from the usage ledger (after a restart). */
@@ -316,7 +374,7 @@ export class LimitService {
   async acquire(reply: FastifyReply | null, s: LimitSubject, tokens: number, leaseId: string): Promise<Lease> {
     const now = Date.now();
     const { ops } = await this.plan(s, tokens, now);
-    await this.prime(ops, s, now);
+    if (ops.some((o) => o.op.kind === 'budget')) await this.prime(ops, s, now);
     const r = await this.store.acquire(
       ops.map((o) => o.op),
       leaseId,

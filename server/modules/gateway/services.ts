@@ -40,7 +40,7 @@ export function gatewayServices(ctx: AppContext): GatewayServices {
   const transports = new Transports(ctx.config);
   const discovery = new Discovery(transports, () => ctx.config.MODEL_DISCOVERY_CACHE_TTL * 1000, ctx.log);
   const catalog = new ModelCatalog(ctx, store, discovery);
-  const usage = new UsageRecorder(ctx.db, ctx.log);
+  const usage = new UsageRecorder(ctx.db, ctx.log, ctx.dbKind);
   const limiter = createLimiterStore(ctx.redis);
   const limits = new LimitService(ctx, limiter, () => usage.flush());
   s = {

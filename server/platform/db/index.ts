@@ -1,10 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import type CipherSQLite from 'better-sqlite3-multiple-ciphers';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase, type Transaction } from 'kysely';
 import type pg from 'pg';
-import type { Config, DatabaseKind } from '../../config/index.js';
+import { ConfigError, ConfigErrors, type Config, type DatabaseKind } from '../../config/index.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './types.js';
 
@@ -31,14 +32,111 @@ function pgTypes(types: typeof pg.types) {
   };
 }
 
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** The first 16 bytes of a database file; null when it does not exist or is empty (a new database). */
+export function sqliteFileHeader(file: string): Buffer | null {
+  if (file === ':memory:') return null;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const b = Buffer.alloc(16);
+    const n = readSync(fd, b, 0, 16, 0);
+    return n === 0 ? null : b.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True when the file is an unencrypted SQLite database (it starts with "SQLite format 3\0"). */
+export function isPlainSqliteFile(file: string): boolean {
+  return sqliteFileHeader(file)?.equals(SQLITE_HEADER) ?? false;
+}
+
+function refuse(variable: string, message: string): never {
+  throw new ConfigErrors([new ConfigError(variable, message)]);
+}
+
+/** Pragmas every SQLite connection gets (after the key, for an encrypted one). */
+function sqlitePragmas(conn: { pragma(s: string): unknown }) {
+  conn.pragma('journal_mode = WAL');
+  conn.pragma('synchronous = NORMAL');
+  conn.pragma('foreign_keys = ON');
+  conn.pragma('busy_timeout = 5000');
+}
+
+/**
+ * Applies SQLCipher 4 settings and the key to a fresh connection of better-sqlite3-multiple-ciphers.
+ * Must run before any other statement: the first read of the file decides how its pages are read.
+ * The key goes through sqlite3_key (a Buffer), never through SQL text.
+ */
+export function keySqlcipher(conn: CipherSQLite.Database, password: string): void {
+  useSqlcipher4(conn);
+  conn.key(Buffer.from(password, 'utf8'));
+}
+
+/** Selects the SQLCipher 4 format (cipher, KDF, HMAC and page layout of SQLCipher 4's defaults). */
+export function useSqlcipher4(conn: CipherSQLite.Database): void {
+  conn.pragma(`cipher = 'sqlcipher'`);
+  conn.pragma('legacy = 4');
+}
+
+/** better-sqlite3-multiple-ciphers, loaded only when encryption is configured. */
+export function cipherSqlite(): typeof CipherSQLite {
+  return require('better-sqlite3-multiple-ciphers') as typeof CipherSQLite;
+}
+
+/**
+ * Opens an encrypted (SQLCipher 4) database file, creating it when it does not exist. Refuses with a
+ * ConfigErrors naming the variable when the file is a plain SQLite database (it would otherwise be
+ * written in plaintext) or when the password does not open it.
+ */
+export function openEncryptedSqlite(file: string, password: string): CipherSQLite.Database {
+  if (isPlainSqliteFile(file))
+    refuse(
+      'DATABASE_TYPE',
+      `is sqlite+sqlcipher but ${file} is an unencrypted SQLite database. Refusing to open it: HridaAI would keep writing it in plaintext. Convert it with \`hrida-ai db encrypt\` (docs/deployment.md), or unset DATABASE_TYPE and DATABASE_PASSWORD to keep it unencrypted.`,
+    );
+  const Cipher = cipherSqlite();
+  const conn = new Cipher(file);
+  try {
+    keySqlcipher(conn, password);
+    // The first read decrypts page 1: a wrong key fails here, before anything is written.
+    conn.prepare('select count(*) from sqlite_master').get();
+  } catch (e) {
+    conn.close();
+    if ((e as { code?: string }).code === 'SQLITE_NOTADB')
+      refuse(
+        'DATABASE_PASSWORD',
+        `does not open the encrypted database ${file}: the password is wrong, or the file is not a SQLCipher 4 database. Nothing was changed.`,
+      );
+    throw e;
+  }
+  // Sorts and temporary tables stay in memory: SQLite's temporary files would not be encrypted.
+  conn.pragma('temp_store = MEMORY');
+  sqlitePragmas(conn);
+  return conn;
+}
+
 export function openDatabase(
   config: Pick<
     Config,
-    'database' | 'DATABASE_POOL_SIZE' | 'DATABASE_POOL_MAX_OVERFLOW' | 'DATABASE_POOL_TIMEOUT' | 'DATABASE_POOL_RECYCLE'
+    | 'database'
+    | 'DATABASE_PASSWORD'
+    | 'DATABASE_POOL_SIZE'
+    | 'DATABASE_POOL_MAX_OVERFLOW'
+    | 'DATABASE_POOL_TIMEOUT'
+    | 'DATABASE_POOL_RECYCLE'
   >,
 ): DatabaseHandle {
   const { kind } = config.database;
   let db: Db;
+  let encryptedConn: CipherSQLite.Database | null = null;
   if (kind === 'postgresql') {
     // Loaded only when PostgreSQL is configured (it is not needed for SQLite and costs memory).
     const pgLib = require('pg') as typeof pg;
@@ -53,18 +151,29 @@ export function openDatabase(
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else if (config.database.encrypted) {
+    const file = config.database.sqlitePath ?? ':memory:';
+    if (config.DATABASE_PASSWORD === null) refuse('DATABASE_PASSWORD', 'is required with sqlite+sqlcipher');
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // Opened now, not on the first query, so a wrong password or a plaintext file stops the start.
+    const conn = openEncryptedSqlite(file, config.DATABASE_PASSWORD);
+    encryptedConn = conn;
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: async () => withStatementCache(conn) }) });
   } else {
     const file = config.database.sqlitePath ?? ':memory:';
     if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const header = sqliteFileHeader(file);
+    if (header && !header.equals(SQLITE_HEADER))
+      refuse(
+        'DATABASE_TYPE',
+        `is not sqlite+sqlcipher, but ${file} is not an unencrypted SQLite database. If it is encrypted, set DATABASE_TYPE=sqlite+sqlcipher and its DATABASE_PASSWORD.`,
+      );
     db = new Kysely<Database>({
       dialect: new SqliteDialect({
         database: async () => {
           const conn = new SQLite(file);
-          conn.pragma('journal_mode = WAL');
-          conn.pragma('synchronous = NORMAL');
-          conn.pragma('foreign_keys = ON');
-          conn.pragma('busy_timeout = 5000');
-          return conn;
+          sqlitePragmas(conn);
+          return withStatementCache(conn);
         },
       }),
     });
@@ -103,6 +212,39 @@ export function openDatabase(
     },
     async close() {
       await db.destroy();
+      // Opened eagerly: closed here even when no query ever reached Kysely's driver.
+      if (encryptedConn?.open) encryptedConn.close();
+    },
+  };
+}
+
+const STATEMENT_CACHE = 500;
+
+/**
+ * The SQLite connection as Kysely's driver sees it, with prepared statements reused by SQL text
+ * (least recently used dropped beyond 500). Kysely prepares every query afresh; the same queries
+ * run again and again (sessions, keys, the usage ledger's batch insert), and preparing costs more
+ * than running them. Safe because Kysely holds the connection's mutex while a statement runs or
+ * iterates, so one statement is never used twice at once; SQLite re-prepares a cached statement
+ * by itself after a schema change.
+ */
+function withStatementCache(conn: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        cache.delete(text);
+      } else {
+        stmt = conn.prepare(text);
+        if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+    close() {
+      cache.clear();
+      conn.close();
     },
   };
 }

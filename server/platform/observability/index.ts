@@ -62,6 +62,10 @@ export function createObservability(
     registers: [registry],
   });
   const counters = new Map<string, Counter<string>>();
+  const children = new Map<
+    string,
+    { count: ReturnType<Counter<string>['labels']>; time: ReturnType<Histogram<string>['labels']> }
+  >();
 
   let provider: TracerProvider | null = null;
   let tracer: Tracer | null = null;
@@ -111,10 +115,21 @@ export function createObservability(
       });
     }
 
-    app.addHook('onResponse', async (req, reply) => {
+    app.addHook('onResponse', (req, reply, done) => {
       const route = req.routeOptions.url ?? 'unmatched';
-      requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-      duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+      // Labelled children are cached: prom-client hashes the label object on every call otherwise.
+      const k = `${req.method} ${route} ${reply.statusCode}`;
+      let c = children.get(k);
+      if (!c) {
+        if (children.size > 10_000) children.clear();
+        c = {
+          count: requests.labels(req.method, route, String(reply.statusCode)),
+          time: duration.labels(req.method, route),
+        };
+        children.set(k, c);
+      }
+      c.count.inc();
+      c.time.observe(reply.elapsedTime / 1000);
       const span = spans.get(req);
       if (span) {
         span.setAttribute('http.response.status_code', reply.statusCode);
@@ -122,6 +137,7 @@ export function createObservability(
         if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
       }
+      done();
     });
   };
   void propagation;

@@ -73,21 +73,21 @@ export class MemoryLimiterStore implements LimiterStore {
         const first = cur - span + 1;
         const e = this.get(op.key, 'window', now);
         let used = 0;
-        const live: [number, number][] = [];
+        let oldest = Number.POSITIVE_INFINITY;
         if (e)
           for (const [b, c] of e.buckets) {
             if (b < first) e.buckets.delete(b);
             else {
               used += c;
-              live.push([b, c]);
+              if (b < oldest) oldest = b;
             }
           }
-        live.sort((a, b) => a[0] - b[0]);
+        if (oldest === Number.POSITIVE_INFINITY) oldest = cur;
         ok = used + op.cost <= op.limit;
-        const oldest = live[0]?.[0] ?? cur;
         st = { used, limit: op.limit, resetAt: (oldest + span) * op.bucketMs };
         if (!ok) {
-          // The earliest moment enough old buckets have left the window.
+          // The earliest moment enough old buckets have left the window (refusals only: sorted copy).
+          const live = e ? [...e.buckets].sort((a, b) => a[0] - b[0]) : [];
           let remaining = used;
           retry = Number.POSITIVE_INFINITY;
           for (const [b, c] of live) {

@@ -10,7 +10,15 @@ export interface PublicConfig {
     enable_login_form: boolean;
     enable_password_auth: boolean;
     enable_password_change_form: boolean;
+    /** Users may add their own model connections (Settings › Connections). */
+    enable_direct_connections?: boolean;
     enable_signup: boolean;
+    /** Python blocks of answers get a Run button (runs in the browser). */
+    enable_code_execution?: boolean;
+    code_execution_engine?: string;
+    /** The composer offers the code interpreter switch. */
+    enable_code_interpreter?: boolean;
+    code_interpreter_engine?: string;
   };
   password_hint: string;
   /** Single sign-on buttons (names and start URLs only). */

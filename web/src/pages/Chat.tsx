@@ -1,6 +1,14 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { ApiError, del, get, messageOf, patch, post } from '../lib/api';
 import { streamChat, type ChatMessage } from '../lib/chat';
+import {
+  execBlocks,
+  formatOutputs,
+  INTERPRETER_INSTRUCTION,
+  isExecutionOutput,
+  MAX_ROUNDS,
+} from '../lib/code-interpreter';
+import { runPython, stopPython } from '../lib/python';
 import { navigate } from '../lib/router';
 import {
   textOf,
@@ -11,6 +19,7 @@ import {
   type StoredMessage,
 } from '../lib/types';
 import { Alert, ConfirmDialog, Spinner } from '../components/ui';
+import { useSession } from '../components/session';
 import { AttachBar, type Attached } from './chat/Attachments';
 import { MessageView, type ViewMessage } from './chat/MessageView';
 import { ChatSidebar } from './chat/Sidebar';
@@ -56,7 +65,14 @@ function fromDetail(c: ChatDetail): Active {
     shareId: c.share_id,
     messages: c.messages
       .filter((m): m is StoredMessage & { role: 'user' | 'assistant' } => m.role === 'user' || m.role === 'assistant')
-      .map((m) => ({ id: m.id, saved: true, role: m.role, content: textOf(m.content), model: m.model ?? undefined })),
+      .map((m) => ({
+        id: m.id,
+        saved: true,
+        role: m.role,
+        content: textOf(m.content),
+        model: m.model ?? undefined,
+        execution: m.role === 'user' && isExecutionOutput(textOf(m.content)),
+      })),
   };
 }
 
@@ -71,6 +87,13 @@ const emptyChat = (): Active => ({
 });
 
 export function ChatPage({ chatId }: { chatId: string | null }) {
+  const { config } = useSession();
+  const canRunCode = config.features.enable_code_execution === true;
+  const interpreterAvailable = config.features.enable_code_interpreter === true;
+  const [interpreter, setInterpreter] = useState(false);
+  // The code interpreter is running an answer's code: a status line, and Send is held.
+  const [codeStatus, setCodeStatus] = useState('');
+  const codeCancelledRef = useRef(false);
   const [models, setModels] = useState<ModelInfo[] | null>(null);
   const [modelsError, setModelsError] = useState('');
   const [model, setModel] = useState('');
@@ -194,8 +217,17 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     setActive((a) => ({ ...a, messages: a.messages.map((m) => (m.id === id ? { ...m, ...change } : m)) }));
   }, []);
 
-  /** Streams an answer to `history` and stores it in chat `chatId` (when chats are stored). */
-  async function answer(chatId: string | null, history: Message[], useModel: string) {
+  /**
+   * Streams an answer to `history` and stores it in chat `chatId` (when chats are stored).
+   * `system` is sent before the conversation (not stored). Resolves with the finished answer, or
+   * null when it failed, was stopped or the chat was left.
+   */
+  async function answer(
+    chatId: string | null,
+    history: Message[],
+    useModel: string,
+    system?: string,
+  ): Promise<Message | null> {
     const assistant: Message = { id: localId(), saved: false, role: 'assistant', content: '', model: useModel };
     setActive((a) => ({ ...a, messages: [...history, assistant] }));
     const controller = new AbortController();
@@ -214,7 +246,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
       await streamChat(
         {
           model: useModel,
-          messages: toRequestMessages(history),
+          messages: [...(system ? [{ role: 'system' as const, content: system }] : []), ...toRequestMessages(history)],
           ...(attached.length ? { files: attached.map((a) => ({ type: a.type, id: a.id })) } : {}),
         },
         (delta) => {
@@ -233,6 +265,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     }
     patchMessage(assistant.id, { content: text, error: failure, stopped });
     setStreamingId(null);
+    let finished: Message | null = text && !failure && !stopped ? { ...assistant, content: text } : null;
     // A finished or stopped answer is kept; a failed one is shown with its error but not stored.
     if (chatId && persist && text && !failure && currentIdRef.current === chatId) {
       try {
@@ -241,18 +274,70 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
         });
         const saved = r.items[0];
         if (saved) patchMessage(assistant.id, { id: saved.id, saved: true });
+        if (saved && finished) finished = { ...finished, id: saved.id, saved: true };
       } catch (e) {
         setNotice(`The answer could not be saved: ${messageOf(e)}`);
       }
     }
     void refreshList();
     inputRef.current?.focus();
+    return currentIdRef.current === chatId ? finished : null;
+  }
+
+  /**
+   * The code interpreter: runs the `python exec` blocks of the answer in this browser, sends their
+   * output back to the model as the next message and repeats, at most MAX_ROUNDS times.
+   */
+  async function interpret(chatId: string | null, history: Message[], useModel: string, first: Message) {
+    codeCancelledRef.current = false;
+    const namespace = `${first.id}-${Date.now().toString(36)}`;
+    let messages = [...history, first];
+    let last: Message | null = first;
+    try {
+      for (let round = 1; last && round <= MAX_ROUNDS; round++) {
+        const blocks = execBlocks(last.content);
+        if (!blocks.length) return;
+        const results = [];
+        for (const [i, code] of blocks.entries()) {
+          if (codeCancelledRef.current || currentIdRef.current !== chatId) return;
+          setCodeStatus(`Running code ${i + 1} of ${blocks.length} in your browser (round ${round})…`);
+          results.push(
+            await runPython(code, {
+              namespace,
+              onStatus: (s) => s === 'starting' && setCodeStatus('Starting Python in your browser…'),
+            }),
+          );
+        }
+        if (codeCancelledRef.current || currentIdRef.current !== chatId) return;
+        setCodeStatus('Sending the code output to the model…');
+        const content = formatOutputs(results, round);
+        let output: Message = { id: localId(), saved: false, role: 'user', content, execution: true };
+        if (chatId && persist) {
+          try {
+            const r = await post<{ items: StoredMessage[] }>(`/api/v1/chats/${encodeURIComponent(chatId)}/messages`, {
+              messages: [{ role: 'user', content }],
+            });
+            const sid = r.items[0]?.id;
+            if (sid) output = { ...output, id: sid, saved: true };
+          } catch (e) {
+            setNotice(`The code output could not be saved: ${messageOf(e)}`);
+          }
+        }
+        messages = [...messages, output];
+        last = await answer(chatId, messages, useModel, INTERPRETER_INSTRUCTION);
+        if (last) messages = [...messages, last];
+      }
+      if (last && execBlocks(last.content).length)
+        setNotice(`The code interpreter runs at most ${MAX_ROUNDS} rounds per message; the last code was not run.`);
+    } finally {
+      setCodeStatus('');
+    }
   }
 
   async function send(e?: FormEvent) {
     e?.preventDefault();
     const content = input.trim();
-    if (!content || streamingId || !model) return;
+    if (!content || streamingId || codeStatus || !model) return;
     setInput('');
     setNotice('');
     const user: Message = { id: localId(), saved: false, role: 'user', content };
@@ -284,11 +369,17 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
         setNotice(`Your message could not be saved: ${messageOf(err)}`);
       }
     }
-    await answer(chatId, history, model);
+    const withInterpreter = interpreterAvailable && interpreter;
+    const first = await answer(chatId, history, model, withInterpreter ? INTERPRETER_INSTRUCTION : undefined);
+    if (withInterpreter && first) await interpret(chatId, history, model, first);
   }
 
   function stop() {
     controllerRef.current?.abort();
+    if (codeStatus) {
+      codeCancelledRef.current = true;
+      stopPython();
+    }
   }
 
   async function regenerate() {
@@ -305,7 +396,9 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
       setNotice(messageOf(e));
       return;
     }
-    await answer(active.id, msgs.slice(0, lastUser + 1), model);
+    // After code output, the model answers under the same instruction it ran the code with.
+    const system = msgs[lastUser]!.execution ? INTERPRETER_INSTRUCTION : undefined;
+    await answer(active.id, msgs.slice(0, lastUser + 1), model, system);
   }
 
   async function saveEdit(messageId: string, content: string) {
@@ -349,7 +442,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     () => active.messages.filter((m) => m.role === 'assistant').at(-1)?.id,
     [active.messages],
   );
-  const streaming = streamingId !== null;
+  const streaming = streamingId !== null || codeStatus !== '';
 
   return (
     <div className="chat">
@@ -459,14 +552,29 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
                 message={m}
                 streaming={streamingId === m.id}
                 canRegenerate={!streaming && m.id === lastAssistantId}
-                canEdit={!streaming && m.role === 'user'}
+                canEdit={!streaming && m.role === 'user' && !m.execution}
+                canRunCode={canRunCode}
                 onRegenerate={() => void regenerate()}
                 onEdit={(text) => void saveEdit(m.id, text)}
               />
             ))
           )}
         </div>
+        {codeStatus ? (
+          <p className="muted small chat-note" role="status">
+            {codeStatus}
+          </p>
+        ) : null}
         <AttachBar attached={attached} onChange={setAttached} disabled={streaming} />
+        {interpreterAvailable ? (
+          <label
+            className="check code-interpreter-toggle"
+            title="Python code in the answer runs in your browser and its output is sent back, up to 3 rounds"
+          >
+            <input type="checkbox" checked={interpreter} onChange={(e) => setInterpreter(e.target.checked)} />
+            Code interpreter
+          </label>
+        ) : null}
         <form className="composer" onSubmit={(e) => void send(e)}>
           <label htmlFor={inputId} className="sr-only">
             Message

@@ -3,6 +3,8 @@ import { Link, navigate } from '../../lib/router';
 import { AuditSection } from './Audit';
 import { ConnectionsSection } from './Connections';
 import { GroupsSection } from './Groups';
+import { LimitsSection } from './Limits';
+import { LockoutsSection } from './Lockouts';
 import { PermissionsSection } from './Permissions';
 import { SettingsSection } from './Settings';
 import { UsageSection } from './Usage';
@@ -20,7 +22,9 @@ const TABS: Tab[] = [
   { key: 'permissions', label: 'Permissions', render: () => <PermissionsSection /> },
   { key: 'connections', label: 'Connections', render: () => <ConnectionsSection /> },
   { key: 'usage', label: 'Usage', render: () => <UsageSection /> },
+  { key: 'limits', label: 'Limits', render: () => <LimitsSection /> },
   { key: 'audit', label: 'Audit log', render: () => <AuditSection /> },
+  { key: 'lockouts', label: 'Lockouts', render: () => <LockoutsSection /> },
   { key: 'configuration', label: 'Configuration', render: () => <SettingsSection /> },
 ];
 

@@ -1,9 +1,11 @@
-import { useId, useMemo, useState } from 'react';
-import { renderMarkdown } from '../../lib/markdown';
+import { useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { createPortal } from 'react-dom';
+import { pythonBlocks, renderMarkdown } from '../../lib/markdown';
 import { Alert, Spinner } from '../../components/ui';
 import type { Citation } from '../../lib/sse';
 import { Artifacts } from './Artifacts';
 import { Citations } from './Attachments';
+import { CodeRun } from './CodeRun';
 
 export interface ViewMessage {
   id: string;
@@ -14,6 +16,8 @@ export interface ViewMessage {
   stopped?: boolean;
   /** Sources the answer was given (shown as plain text). */
   citations?: Citation[];
+  /** A message carrying the code interpreter's output (sent to the model as a user message). */
+  execution?: boolean;
 }
 
 /**
@@ -21,9 +25,26 @@ export interface ViewMessage {
  * escaped text) — the only HTML that reaches the DOM is what the renderer itself produces.
  * A user's own message is shown as plain text.
  */
-export function Markdown({ source }: { source: string }) {
-  const html = useMemo(() => renderMarkdown(source), [source]);
-  return <div className="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
+export function Markdown({ source, runnable = false }: { source: string; runnable?: boolean }) {
+  // One object per distinct HTML: React re-applies innerHTML whenever this object changes, which
+  // would also wipe the Run buttons rendered into the placeholders.
+  const html = useMemo(() => ({ __html: renderMarkdown(source, { codeSlots: runnable }) }), [source, runnable]);
+  const blocks = useMemo(() => (runnable ? pythonBlocks(source) : []), [source, runnable]);
+  const ref = useRef<HTMLDivElement>(null);
+  const [slots, setSlots] = useState<HTMLElement[]>([]);
+  // Python blocks get a Run button: rendered by React into the renderer's empty placeholders.
+  useLayoutEffect(() => {
+    const el = ref.current;
+    setSlots(runnable && el ? Array.from(el.querySelectorAll<HTMLElement>('.code-run-slot')) : []);
+  }, [html, runnable]);
+  return (
+    <>
+      <div ref={ref} className="markdown" dangerouslySetInnerHTML={html} />
+      {slots.map((slot, i) =>
+        blocks[i] !== undefined ? createPortal(<CodeRun code={blocks[i]} />, slot, `${i}:${blocks[i].length}`) : null,
+      )}
+    </>
+  );
 }
 
 export function MessageView({
@@ -31,6 +52,7 @@ export function MessageView({
   streaming = false,
   canRegenerate = false,
   canEdit = false,
+  canRunCode = false,
   onRegenerate,
   onEdit,
 }: {
@@ -38,6 +60,8 @@ export function MessageView({
   streaming?: boolean;
   canRegenerate?: boolean;
   canEdit?: boolean;
+  /** Python blocks of an answer get a Run button (ENABLE_CODE_EXECUTION). */
+  canRunCode?: boolean;
   onRegenerate?: () => void;
   onEdit?: (text: string) => void;
 }) {
@@ -56,9 +80,10 @@ export function MessageView({
     window.setTimeout(() => setCopied(''), 2000);
   }
 
-  const who = message.role === 'user' ? 'You' : message.model || 'Assistant';
+  const who = message.execution ? 'Code interpreter' : message.role === 'user' ? 'You' : message.model || 'Assistant';
+  const label = message.execution ? 'Code output' : message.role === 'user' ? 'Your message' : 'Answer';
   return (
-    <article className={`msg msg-${message.role}`} aria-label={message.role === 'user' ? 'Your message' : 'Answer'}>
+    <article className={`msg msg-${message.role}${message.execution ? ' msg-execution' : ''}`} aria-label={label}>
       <div className="msg-who">{who}</div>
       {editing ? (
         <form
@@ -82,10 +107,12 @@ export function MessageView({
             </button>
           </div>
         </form>
+      ) : message.execution ? (
+        <Markdown source={message.content} />
       ) : message.role === 'user' ? (
         <div className="msg-text">{message.content}</div>
       ) : (
-        <Markdown source={message.content} />
+        <Markdown source={message.content} runnable={canRunCode && !streaming} />
       )}
       {message.role === 'assistant' && !streaming && !editing ? <Artifacts markdown={message.content} /> : null}
       {message.role === 'assistant' && message.citations ? <Citations citations={message.citations} /> : null}

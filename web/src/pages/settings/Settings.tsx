@@ -2,6 +2,8 @@ import { useEffect, type ReactNode } from 'react';
 import { Link, navigate } from '../../lib/router';
 import { hasPermission, useSession } from '../../components/session';
 import { ApiKeysSection } from './ApiKeys';
+import { DirectConnectionsSection } from './Connections';
+import { MyLimitsSection } from './Limits';
 import { TwoFactorSection } from './TwoFactor';
 import { PrivacySection } from './Privacy';
 import { MemoriesSection } from './Memories';
@@ -28,6 +30,10 @@ export function SettingsPage({ path }: { path: string }) {
     ...(hasPermission(session, 'features.api_keys')
       ? [{ key: 'api-keys', label: 'API keys', render: () => <ApiKeysSection /> }]
       : []),
+    ...(config.features.enable_direct_connections
+      ? [{ key: 'connections', label: 'Connections', render: () => <DirectConnectionsSection /> }]
+      : []),
+    { key: 'limits', label: 'Usage limits', render: () => <MyLimitsSection /> },
     { key: 'memories', label: 'Memories', render: () => <MemoriesSection /> },
     { key: 'data', label: 'Your data', render: () => <PrivacySection /> },
   ];
