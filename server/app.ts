@@ -1,6 +1,4 @@
 import cookie from '@fastify/cookie';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -154,6 +152,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   await registerCors(app, config);
 
   if (config.ENV !== 'prod') {
+    // The API document and its UI exist outside production only; loaded only then.
+    const { default: swagger } = await import('@fastify/swagger');
+    const { default: swaggerUi } = await import('@fastify/swagger-ui');
     await app.register(swagger, {
       openapi: { info: { title: 'HridaAI API', version: '0.1.0' } },
     });

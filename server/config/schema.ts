@@ -413,7 +413,8 @@ const coreSettings = {
   // ---- Logging
   LOG_FORMAT: oneOf(['text', 'json'] as const, 'text', {
     area: A.log,
-    description: '`json` writes one JSON object per line for log aggregators; `text` is for humans.',
+    description:
+      '`json` writes one JSON object per line to standard output for log aggregators; `text` is for humans. With `json`, the per-request access lines (`"msg":"request"`) are written in batches of at least 4 KiB, and at least every 500 ms, for speed; every other line is written at once (after the batched ones, so the order is kept), and everything is flushed at exit.',
   }),
   GLOBAL_LOG_LEVEL: oneOf(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const, 'INFO', {
     area: A.log,

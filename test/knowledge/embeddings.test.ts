@@ -46,6 +46,17 @@ async function storedVectors(app: TestApp, documentId: string): Promise<(string 
   return rows.map((r) => r.embedding);
 }
 
+/** The vectors once the embedding worker has stored them all (it runs right after an ingest). */
+async function embeddedVectors(app: TestApp, documentId: string, timeoutMs = 10_000): Promise<string[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await storedVectors(app, documentId);
+    if (v.length > 0 && v.every((x) => x !== null)) return v as string[];
+    if (Date.now() > until) throw new Error(`document ${documentId} not embedded within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const ALICE_TEXT = 'The zeppelin hangar inspection happens every spring.';
 const BOB_TEXT = 'Bob keeps the vault combination in the marmalade jar.';
 const UNRELATED_QUERY = 'quokka trampoline';
@@ -69,15 +80,15 @@ describeMatrix('knowledge retrieval by embeddings', matrix(), (b) => {
     await env?.close();
   });
 
-  it('embeds the chunks at ingest through the connection and stores the vectors', async () => {
+  it('embeds the chunks right after ingest through the connection and stores the vectors', async () => {
     const before = embeddingCalls(env).length;
     aliceDoc = await addFile(env.app, alice, aliceKb, 'hangar.txt', ALICE_TEXT);
+    const vectors = await embeddedVectors(env.app, aliceDoc);
     const calls = embeddingCalls(env).slice(before);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
     expect(calls[0]!.body.model).toBe('mock-small');
     expect(calls[0]!.body.input).toEqual([ALICE_TEXT]);
-    const vectors = await storedVectors(env.app, aliceDoc);
     expect(vectors).toHaveLength(1);
     expect(JSON.parse(vectors[0]!)).toEqual([0.1, 0.2, 0.3]);
   });
@@ -96,7 +107,7 @@ describeMatrix('knowledge retrieval by embeddings', matrix(), (b) => {
 
   it('never returns a passage from a knowledge base the caller cannot read', async () => {
     const bobDoc = await addFile(env.app, bob, bobKb, 'vault.txt', BOB_TEXT);
-    expect(JSON.parse((await storedVectors(env.app, bobDoc))[0]!)).toEqual([0.1, 0.2, 0.3]);
+    expect(JSON.parse((await embeddedVectors(env.app, bobDoc))[0]!)).toEqual([0.1, 0.2, 0.3]);
     // Bob's passage has the same vector as every query: only the access rule keeps it out.
     const own = await query(env.app, bob, UNRELATED_QUERY);
     expect(own.body.items.map((p: { text: string }) => p.text)).toEqual([BOB_TEXT]);

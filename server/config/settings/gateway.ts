@@ -64,7 +64,7 @@ export const gatewaySettings = {
     {
       area: AREA,
       description:
-        'Largest chat completion request body in bytes (larger: 413). Also caps a non-streaming upstream response body.',
+        'Largest request body of the gateway routes (chat completions, embeddings, pass-through) in bytes (larger: 413). Also caps a non-streaming upstream response body.',
     },
   ),
   GATEWAY_DEFAULT_MAX_TOKENS: requiredInt(

@@ -118,10 +118,13 @@ export async function explainPermissions(
 
 /** Whether the actor holds a feature/workspace permission now. */
 export async function hasPermission(db: Db | Trx, actor: Actor, permission: PermissionName): Promise<boolean> {
-  // The same rule as explainPermissions, for one permission (this runs on every API-key request).
+  return holdsPermission(actor, permission, actor.memberships ?? (await ensureMemberships(db, actor)));
+}
+
+/** The same rule as explainPermissions, for one permission and known memberships (no I/O). */
+export function holdsPermission(actor: Actor, permission: PermissionName, memberships: readonly Membership[]): boolean {
   if (!actor.active || actor.role === 'pending') return false;
   if (actor.role === 'admin' || actor.defaults[permission]) return true;
-  const memberships = actor.memberships ?? (await ensureMemberships(db, actor));
   return memberships.some((m) => m.permissions.includes(permission));
 }
 

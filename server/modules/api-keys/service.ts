@@ -4,7 +4,7 @@ import type { AuthEvent } from '../../platform/audit/index.js';
 import type { User } from '../../platform/db/types.js';
 import { AppError } from '../../platform/http/errors.js';
 import { actorForUser } from '../access/actor.js';
-import { hasPermission, loadMemberships, type Membership } from '../access/permissions.js';
+import { holdsPermission, loadMemberships, type Membership } from '../access/permissions.js';
 import type { ApiKeysTable } from '../access/tables.js';
 import { hashKey, parseKey, sameDigest } from './format.js';
 
@@ -134,18 +134,18 @@ export class ApiKeyService {
       entry = loaded;
       this.remember(this.positive, h, entry, MAX_POSITIVE);
     }
-    await this.checkState(entry, now);
+    this.checkState(entry, now);
     this.touch(entry.keyId, now);
     return entry;
   }
 
-  private async checkState(e: KeyEntry, now: number) {
+  private checkState(e: KeyEntry, now: number): void {
     if (e.expiresAt !== null && e.expiresAt <= now) throw new AppError('api_key_expired', 'This API key has expired');
     if (e.user.active !== 1) throw new AppError('account_inactive', "The API key's account is deactivated");
     if (e.user.role === 'pending')
       throw new AppError('account_pending', "The API key's account is pending approval by an administrator");
     const actor = actorForUser(this.ctx, e.user, { memberships: e.memberships });
-    if (!(await hasPermission(this.ctx.db, actor, 'features.api_keys')))
+    if (!holdsPermission(actor, 'features.api_keys', e.memberships))
       throw new AppError('permission_required', 'The owner of this API key no longer has the api-keys permission', {
         permission: 'features.api_keys',
       });

@@ -82,7 +82,8 @@ export async function authenticateRequest(ctx: AppContext, req: FastifyRequest):
   if (kind === 'admin' && auth.user.role !== 'admin')
     throw new AppError('admin_required', 'This action requires an administrator');
   // Forced password change, ENFORCE_2FA: such a session reaches only the routes that resolve it.
-  await ctx.accountSecurity.enforce(req, auth);
+  // (Only sessions can carry restrictions; API keys and anonymous access never do.)
+  if (auth.kind === 'session') await ctx.accountSecurity.enforce(req, auth);
 }
 
 /** A failed authentication is always audited (method `token` unless given; reason = error code), then rethrown. */

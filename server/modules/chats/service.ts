@@ -15,6 +15,8 @@ import './tables.js';
 export const MAX_MESSAGES_PER_REQUEST = 1000;
 export const MAX_CONTENT_CHARS = 1_000_000;
 const MAX_JSON_FIELD = 16_384;
+export const MAX_CITATIONS = 64;
+export const MAX_CITATION_TEXT = 20_000;
 
 const jsonObject = z
   .record(z.string(), z.unknown())
@@ -29,6 +31,22 @@ export const messageContent = z.union([
     .refine((v) => JSON.stringify(v).length <= MAX_CONTENT_CHARS, 'content is too large'),
   z.null(),
 ]);
+
+/** A source an answer was given (as the gateway attaches it: `citations` / `hridaai.citations`). */
+export const citationInput = z
+  .object({
+    index: z.number().int().min(0).max(10_000),
+    title: z.string().max(1000),
+    source_type: z.enum(['file', 'web']),
+    url: z.string().max(4096).nullish(),
+    file_id: z.string().max(64).nullish(),
+    knowledge_id: z.string().max(64).nullish(),
+    seq: z.number().int().min(0).optional(),
+    text: z.string().max(MAX_CITATION_TEXT),
+  })
+  .strict();
+
+export type CitationInput = z.infer<typeof citationInput>;
 
 export const messageInput = z
   .object({
@@ -46,6 +64,8 @@ export const messageInput = z
     name: z.string().max(256).optional(),
     tool_calls: z.array(z.unknown()).max(128).optional(),
     tool_call_id: z.string().max(256).optional(),
+    /** The sources an assistant answer was given. */
+    citations: z.array(citationInput).max(MAX_CITATIONS).optional(),
   })
   .strict();
 
@@ -93,6 +113,7 @@ export function presentMessage(m: ChatMessage) {
     ...(meta.name !== undefined ? { name: meta.name } : {}),
     ...(meta.tool_calls !== undefined ? { tool_calls: meta.tool_calls } : {}),
     ...(meta.tool_call_id !== undefined ? { tool_call_id: meta.tool_call_id } : {}),
+    ...(meta.citations !== undefined ? { citations: meta.citations } : {}),
   };
 }
 
@@ -180,6 +201,7 @@ async function insertMessages(
     if (m.name !== undefined) meta.name = m.name;
     if (m.tool_calls !== undefined) meta.tool_calls = m.tool_calls;
     if (m.tool_call_id !== undefined) meta.tool_call_id = m.tool_call_id;
+    if (m.citations !== undefined) meta.citations = m.citations;
     return {
       id: randomUUID(),
       chat_id: chat.id,

@@ -104,7 +104,8 @@ export interface Timing {
   firstUpstream: number;
 }
 
-function serverTiming(t: Timing, sendAt: number): string {
+/** The `Server-Timing` value: HridaAI's own time (before dispatch and after the upstream answered) and the upstream's. */
+export function serverTiming(t: Timing, sendAt: number): string {
   const own = t.pre + Math.max(0, sendAt - t.firstUpstream);
   return `gateway;dur=${own.toFixed(3)};desc="HridaAI overhead", upstream;dur=${Math.max(0, t.firstUpstream - t.pre).toFixed(3)}`;
 }
@@ -359,7 +360,7 @@ export async function handleChat(
   const done = () => {
     res.off('close', onClose);
     finish(svc, req, actor, resolved, lease, promptEstimate, started, stream, outcome);
-    if (chatLink) void chatLink.finish(outcome.status, outcome.usage);
+    if (chatLink) void chatLink.finish(outcome.status, outcome.usage, citations);
   };
 
   let upstream: UpstreamResponse;

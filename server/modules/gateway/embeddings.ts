@@ -5,7 +5,7 @@ import { AppError } from '../../platform/http/errors.js';
 import { actorOf } from '../access/index.js';
 import { readCapped, UpstreamError, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
 import type { ConnectionModel } from '../models/catalog.js';
-import { limitSubject, transportError, upstreamStatusError, type Timing } from './chat.js';
+import { limitSubject, serverTiming, transportError, upstreamStatusError, type Timing } from './chat.js';
 import type { GatewayServices } from './services.js';
 import type { UsageRow } from './usage.js';
 
@@ -61,11 +61,6 @@ export function estimateEmbeddingTokens(inputs: (string | number[])[]): number {
     else tokens += x.length;
   }
   return Math.max(1, Math.ceil(chars / 3) + tokens);
-}
-
-function serverTiming(t: Timing, sendAt: number): string {
-  const own = t.pre + Math.max(0, sendAt - t.firstUpstream);
-  return `gateway;dur=${own.toFixed(3)};desc="HridaAI overhead", upstream;dur=${Math.max(0, t.firstUpstream - t.pre).toFixed(3)}`;
 }
 
 /** The request sent upstream: the base model's upstream id; Ollama gets its native `/api/embed` body. */

@@ -180,7 +180,10 @@ export async function retrieveAttached(
   const terms = queryTerms(query);
   if (terms.length === 0) return [];
   const fromKb: Passage[] = opened.knowledgeIds.length
-    ? await retrieve(ctx, actor, { query, knowledgeIds: opened.knowledgeIds, limit })
+    ? // The query's embedding is recorded for the caller but takes no limit of its own: the chat
+      // completion that follows takes the caller's limits (counting it too would spend a request
+      // of the per-minute allowance before the completion asks for its own).
+      await retrieve(ctx, actor, { query, knowledgeIds: opened.knowledgeIds, limit, limitQueryEmbedding: false })
     : [];
   const fromFiles: Omit<Citation, 'index'>[] = [];
   const scored: { f: FileRow; chunks: string[]; seq: number; score: number }[] = [];

@@ -8,7 +8,7 @@ import { route } from '../../platform/http/route.js';
 import { accessibleWhere, actorOf, decideOne, removeResourceGrants, requirePermission } from '../access/index.js';
 import { checkExtensionAllowed } from '../files/routes.js';
 import { findWritableFile, readFileBytes } from '../files/service.js';
-import { embedDocument } from './embeddings.js';
+import { embeddingCounts, embeddingWorker, markAllForReindex, scheduleEmbeddingWorker } from './backfill.js';
 import { extractText } from './extract.js';
 import {
   addDocument,
@@ -50,6 +50,44 @@ export function presentDocument(d: KnowledgeDocument) {
 }
 
 export function registerKnowledgeRoutes(app: FastifyInstance, ctx: AppContext) {
+  scheduleEmbeddingWorker(app, ctx);
+
+  route(app, {
+    method: 'GET',
+    url: '/api/v1/knowledge/embeddings/status',
+    auth: 'admin',
+    policy: 'admin:knowledge.embeddings.read',
+    tags: ['knowledge'],
+    summary: 'Embedding progress of every knowledge chunk for RAG_EMBEDDING_MODEL, and this instance’s worker',
+    handler: async () => {
+      return { ...(await embeddingCounts(ctx)), worker: embeddingWorker(ctx).state };
+    },
+  });
+
+  route(app, {
+    method: 'POST',
+    url: '/api/v1/knowledge/embeddings/reindex',
+    auth: 'admin',
+    policy: 'admin:knowledge.embeddings.reindex',
+    tags: ['knowledge'],
+    summary: 'Drop every stored vector so the worker embeds all chunks again (after the model behind the id changed)',
+    handler: async (req, reply) => {
+      const marked = await ctx.db.transaction().execute(async (trx) => {
+        const n = await markAllForReindex(trx);
+        await ctx.audit.record(trx, {
+          ...fromRequest(req),
+          action: 'knowledge.embeddings_reindexed',
+          resourceType: 'knowledge',
+          details: { chunks: n, model: ctx.config.RAG_EMBEDDING_MODEL ?? null },
+        });
+        return n;
+      });
+      embeddingWorker(ctx).kick({ force: true });
+      reply.code(202);
+      return { status: 'reindexing', marked, ...(await embeddingCounts(ctx)) };
+    },
+  });
+
   route(app, {
     method: 'POST',
     url: '/api/v1/knowledge',
@@ -230,7 +268,8 @@ export function registerKnowledgeRoutes(app: FastifyInstance, ctx: AppContext) {
         });
         return d;
       });
-      await embedDocument(ctx, doc.id);
+      // Stored and searchable by full text now; the embedding worker adds the vectors.
+      embeddingWorker(ctx).kick();
       reply.code(201);
       return presentDocument(doc);
     },
@@ -270,7 +309,8 @@ export function registerKnowledgeRoutes(app: FastifyInstance, ctx: AppContext) {
         });
         return d;
       });
-      await embedDocument(ctx, doc.id);
+      // Stored and searchable by full text now; the embedding worker adds the vectors.
+      embeddingWorker(ctx).kick();
       return presentDocument(doc);
     },
   });
@@ -326,6 +366,7 @@ export function registerKnowledgeRoutes(app: FastifyInstance, ctx: AppContext) {
         query: req.data.body.query,
         knowledgeIds: req.data.body.knowledge_ids,
         limit: req.data.body.limit,
+        requestId: req.id,
       });
       return { items: passages };
     },

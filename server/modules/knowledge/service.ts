@@ -7,7 +7,8 @@ import { accessibleWhere, authorize, type Actor } from '../access/index.js';
 import { KNOWLEDGE_RESOURCE } from '../files/service.js';
 import type { KnowledgeBasesTable, KnowledgeDocumentsTable } from '../files/tables.js';
 import { chunkText } from './chunk.js';
-import { cosine, EMBED_CANDIDATES, embeddingsEnabled, embedTexts, parseVector } from './embeddings.js';
+import { cosine, EMBED_CANDIDATES, embedQuery, parseVector } from './embeddings.js';
+import './tables.js';
 
 export type KnowledgeBase = Selectable<KnowledgeBasesTable>;
 export type KnowledgeDocument = Selectable<KnowledgeDocumentsTable>;
@@ -102,8 +103,10 @@ const RRF_K = 60;
 
 /**
  * Full-text retrieval over knowledge bases (SQLite FTS5 bm25, PostgreSQL ts_rank); with
- * RAG_EMBEDDING_MODEL, also by cosine similarity over the newest EMBED_CANDIDATES embedded chunks
- * (same access rule), the two lists merged by reciprocal rank fusion. Every named
+ * RAG_EMBEDDING_MODEL, also by cosine similarity over the newest EMBED_CANDIDATES chunks embedded
+ * with that model (same access rule), the two lists merged by reciprocal rank fusion. Chunks the
+ * worker has not embedded yet are found by full text only. The query's embedding is recorded in
+ * the usage ledger for the caller. Every named
  * knowledge base must be readable by the actor (404 otherwise), and the SQL itself keeps only chunks
  * of knowledge bases the actor may read, so a passage the caller may not read is never returned.
  * Without `knowledgeIds`, every knowledge base the actor may read is searched.
@@ -111,7 +114,18 @@ const RRF_K = 60;
 export async function retrieve(
   ctx: AppContext,
   actor: Actor,
-  opts: { query: string; knowledgeIds?: string[]; limit?: number },
+  opts: {
+    query: string;
+    knowledgeIds?: string[];
+    limit?: number;
+    /** Usage-row request id of the query's embedding (the HTTP request's id). */
+    requestId?: string;
+    /**
+     * Whether the query's embedding takes the caller's gateway limits (default true). A chat
+     * completion passes false: the completion itself takes them, right after retrieval.
+     */
+    limitQueryEmbedding?: boolean;
+  },
 ): Promise<Passage[]> {
   const limit = Math.min(Math.max(opts.limit ?? 5, 1), 50);
   if (opts.knowledgeIds) for (const id of opts.knowledgeIds) await loadKnowledge(ctx.db, actor, id, 'read');
@@ -160,22 +174,22 @@ export async function retrieve(
       limit ${limit}`.execute(ctx.db);
     rows = r.rows;
   }
-  if (embeddingsEnabled(ctx)) {
-    let qv: number[] | null = null;
-    try {
-      qv = (await embedTexts(ctx, [opts.query]))[0] ?? null;
-    } catch (e) {
-      ctx.log.warn({ err: (e as Error).message }, 'Knowledge query could not be embedded; full-text results only');
-    }
+  const model = ctx.config.RAG_EMBEDDING_MODEL;
+  if (model) {
+    const qv = await embedQuery(ctx, actor, opts.query, {
+      limited: opts.limitQueryEmbedding ?? true,
+      requestId: opts.requestId,
+    });
     if (qv) {
-      // The same access rule as above: only chunks of knowledge bases the actor may read.
+      // The same access rule as above: only chunks of knowledge bases the actor may read, and only
+      // vectors of the configured model (another model's vectors are not comparable).
       const cand = await sql<Row & { embedding: string | null }>`
         select c.id, c.text, c.seq, c.document_id, c.knowledge_id, d.title, d.source_type, d.source_url, d.file_id,
                0 as score, c.embedding
         from knowledge_chunks c
         join knowledge_documents d on d.id = c.document_id
         join knowledge_bases kb on kb.id = c.knowledge_id
-        where c.embedding is not null and ${readable} ${only}
+        where c.embedding is not null and c.embedding_model = ${model} and ${readable} ${only}
         order by c.id desc
         limit ${EMBED_CANDIDATES}`.execute(ctx.db);
       const byVector: Row[] = [];

@@ -210,14 +210,19 @@ export class ModelCatalog {
    * Inactive presets are not dispatched.
    */
   async resolve(id: string, userId: string): Promise<Resolved> {
-    const direct = await this.findDirectModel(id, userId);
-    if (direct) return { requested: id, chain: [], base: direct, ids: [id] };
-    if (direct === undefined) throw modelNotFound(id);
+    if (id.startsWith(DIRECT_PREFIX)) {
+      const direct = await this.findDirectModel(id, userId);
+      if (!direct) throw modelNotFound(id);
+      return { requested: id, chain: [], base: direct, ids: [id] };
+    }
+    // One snapshot for the whole chain (no promise per hop while it is fresh).
+    const fresh = this.snap && Date.now() - this.snap.at < CATALOG_TTL_MS ? this.snap : null;
+    const snap = fresh ?? (await this.snapshot());
     const chain: PresetRow[] = [];
     const seen = new Set<string>();
     let cur = id;
     for (;;) {
-      const p = await this.preset(cur);
+      const p = snap.presets.get(cur);
       if (!p) break;
       if (seen.has(cur) || chain.length >= MAX_PRESET_DEPTH) throw modelNotFound(id);
       seen.add(cur);
@@ -226,7 +231,7 @@ export class ModelCatalog {
       cur = p.base_model_id;
     }
     if (cur.startsWith(DIRECT_PREFIX)) throw modelNotFound(id);
-    const base = await this.findConnectionModel(cur);
+    const base = this.indexOf(snap).get(cur) ?? (await this.findConnectionModel(cur));
     if (!base) throw modelNotFound(id);
     return { requested: id, chain, base, ids: [...chain.map((p) => p.id), base.id] };
   }

@@ -1,6 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import * as client from 'openid-client';
+import type * as Client from 'openid-client';
+
+/** openid-client is loaded on the first sign-in with a provider (not by servers without SSO). */
+let loaded: Promise<typeof Client> | null = null;
+function openidClient(): Promise<typeof Client> {
+  loaded ??= import('openid-client');
+  return loaded;
+}
 import type { AppContext } from '../../context.js';
 import { AppError } from '../../platform/http/errors.js';
 import { evaluateClaims, httpsPicture } from './claims.js';
@@ -42,8 +49,8 @@ export interface ExternalClaims {
 export class OAuthService {
   readonly providers: ProviderDef[];
   readonly fetcher: IdpFetch;
-  private configs = new Map<ProviderId, { cfg: client.Configuration; at: number }>();
-  private inflight = new Map<ProviderId, Promise<client.Configuration>>();
+  private configs = new Map<ProviderId, { cfg: Client.Configuration; at: number }>();
+  private inflight = new Map<ProviderId, Promise<Client.Configuration>>();
 
   constructor(private readonly ctx: AppContext) {
     this.providers = configuredProviders(ctx.config);
@@ -55,7 +62,7 @@ export class OAuthService {
   }
 
   /** Provider metadata: discovered (and cached for an hour) for OpenID Connect, fixed for GitHub. */
-  async configuration(p: ProviderDef): Promise<client.Configuration> {
+  async configuration(p: ProviderDef): Promise<Client.Configuration> {
     const hit = this.configs.get(p.id);
     if (hit && Date.now() - hit.at < CONFIG_TTL_MS) return hit.cfg;
     let pending = this.inflight.get(p.id);
@@ -73,8 +80,9 @@ export class OAuthService {
     this.configs.delete(id);
   }
 
-  private async build(p: ProviderDef): Promise<client.Configuration> {
-    let meta: client.ServerMetadata;
+  private async build(p: ProviderDef): Promise<Client.Configuration> {
+    const client = await openidClient();
+    let meta: Client.ServerMetadata;
     if (p.kind === 'oauth2') {
       meta = {
         issuer: p.issuer,
@@ -97,7 +105,7 @@ export class OAuthService {
           status: res.status,
         });
       try {
-        meta = (await res.json()) as client.ServerMetadata;
+        meta = (await res.json()) as Client.ServerMetadata;
       } catch {
         throw new AppError('oauth_provider_unavailable', 'The identity provider discovery document is not JSON');
       }
@@ -129,6 +137,7 @@ export class OAuthService {
 
   /** Starts a sign-in: stores state/nonce/verifier, sets the binding cookie, returns the IdP URL. */
   async begin(p: ProviderDef, req: FastifyRequest, reply: FastifyReply): Promise<URL> {
+    const client = await openidClient();
     const cfg = await this.configuration(p);
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
@@ -190,6 +199,7 @@ export class OAuthService {
    * response and the tokens, and returns the claims (ID token merged with userinfo).
    */
   async complete(p: ProviderDef, req: FastifyRequest): Promise<ExternalClaims> {
+    const client = await openidClient();
     const binding = req.cookies?.[STATE_COOKIE];
     if (!binding || binding.length > 200)
       throw new AppError('oauth_state_invalid', 'The sign-in expired or was started in another browser; try again');
@@ -210,7 +220,7 @@ export class OAuthService {
         throw new AppError('oauth_state_invalid', 'The sign-in response does not belong to this browser');
     }
     const cfg = await this.configuration(p);
-    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    let tokens: Awaited<ReturnType<typeof Client.authorizationCodeGrant>>;
     try {
       tokens = await client.authorizationCodeGrant(cfg, current, {
         pkceCodeVerifier: row.code_verifier,

@@ -73,6 +73,8 @@ export function route<B = unknown, Q = unknown, P = unknown>(app: FastifyInstanc
   };
   if (spec.viewable && [spec.method].flat().some((m) => m !== 'GET'))
     throw new Error(`Route ${spec.url}: only GET routes can be declared viewable`);
+  // JSON schemas only feed the API document: not built when it is not served (ENV=prod).
+  const documented = app.hasDecorator('swagger');
   app.route({
     method: spec.method,
     url: spec.url,
@@ -82,9 +84,9 @@ export function route<B = unknown, Q = unknown, P = unknown>(app: FastifyInstanc
       Object.entries({
         summary: spec.summary,
         tags: spec.tags,
-        body: jsonSchema(spec.body),
-        querystring: jsonSchema(spec.query),
-        params: jsonSchema(spec.params),
+        body: documented ? jsonSchema(spec.body) : undefined,
+        querystring: documented ? jsonSchema(spec.query) : undefined,
+        params: documented ? jsonSchema(spec.params) : undefined,
       }).filter(([, v]) => v !== undefined),
     ),
     handler: async (req, reply) => {

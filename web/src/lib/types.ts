@@ -115,6 +115,10 @@ export interface StoredMessage {
   content: MessageContent;
   model: string | null;
   created_at: number;
+  /** An answer's tool calls, as the model sent them. */
+  tool_calls?: unknown;
+  /** The sources an answer was given. */
+  citations?: unknown;
 }
 
 export interface ChatDetail extends ChatSummary {

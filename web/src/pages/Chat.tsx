@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { ApiError, del, get, messageOf, patch, post } from '../lib/api';
 import { streamChat, type ChatMessage } from '../lib/chat';
+import { citationsOf, type Citation } from '../lib/sse';
 import {
   execBlocks,
   formatOutputs,
@@ -21,7 +22,8 @@ import {
 import { Alert, ConfirmDialog, Spinner } from '../components/ui';
 import { useSession } from '../components/session';
 import { AttachBar, type Attached } from './chat/Attachments';
-import { MessageView, type ViewMessage } from './chat/MessageView';
+import { MessageView, toolCallsOf, type ViewMessage } from './chat/MessageView';
+import { usePromptMenu } from './chat/PromptMenu';
 import { ChatSidebar } from './chat/Sidebar';
 import { MemoryToggle } from './settings/Memories';
 
@@ -72,8 +74,16 @@ function fromDetail(c: ChatDetail): Active {
         content: textOf(m.content),
         model: m.model ?? undefined,
         execution: m.role === 'user' && isExecutionOutput(textOf(m.content)),
+        ...(m.role === 'assistant' && Array.isArray(m.citations) ? { citations: citationsOf(m.citations) } : {}),
+        ...(m.role === 'assistant' && Array.isArray(m.tool_calls) ? { toolCalls: toolCallsOf(m.tool_calls) } : {}),
       })),
   };
+}
+
+/** Citations as the chat routes accept them (stored with the answer, shown again when the chat is reopened). */
+function storableCitations(list: Citation[] | undefined): Citation[] | undefined {
+  if (!list?.length) return undefined;
+  return list.slice(0, 64).map((c) => ({ ...c, title: c.title.slice(0, 1000), text: c.text.slice(0, 20_000) }));
 }
 
 const emptyChat = (): Active => ({
@@ -116,6 +126,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
   const currentIdRef = useRef<string | null>(null);
   const logRef = useRef<HTMLDivElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
+  const promptMenu = usePromptMenu(input, setInput, inputRef);
   const modelId = useId();
   const inputId = useId();
 
@@ -235,6 +246,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     setStreamingId(assistant.id);
 
     let text = '';
+    let citations: Citation[] | undefined;
     let frame = 0;
     const flush = () => {
       frame = 0;
@@ -254,7 +266,10 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
           if (!frame) frame = window.requestAnimationFrame(flush);
         },
         controller.signal,
-        (citations) => patchMessage(assistant.id, { citations }),
+        (list) => {
+          citations = list;
+          patchMessage(assistant.id, { citations: list });
+        },
       );
     } catch (e) {
       if (e instanceof DOMException && e.name === 'AbortError') stopped = true;
@@ -270,7 +285,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
     if (chatId && persist && text && !failure && currentIdRef.current === chatId) {
       try {
         const r = await post<{ items: StoredMessage[] }>(`/api/v1/chats/${encodeURIComponent(chatId)}/messages`, {
-          messages: [{ role: 'assistant', content: text, model: useModel }],
+          messages: [{ role: 'assistant', content: text, model: useModel, citations: storableCitations(citations) }],
         });
         const saved = r.items[0];
         if (saved) patchMessage(assistant.id, { id: saved.id, saved: true });
@@ -430,6 +445,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
   }
 
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (promptMenu.onKeyDown(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       void send();
@@ -576,6 +592,7 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
           </label>
         ) : null}
         <form className="composer" onSubmit={(e) => void send(e)}>
+          {promptMenu.menu}
           <label htmlFor={inputId} className="sr-only">
             Message
           </label>
@@ -583,10 +600,15 @@ export function ChatPage({ chatId }: { chatId: string | null }) {
             id={inputId}
             ref={inputRef}
             rows={2}
-            placeholder={model ? 'Send a message' : 'No model available'}
+            placeholder={model ? 'Send a message (/ for your prompts)' : 'No model available'}
             value={input}
-            onChange={(e) => setInput(e.target.value)}
+            onChange={(e) => {
+              setInput(e.target.value);
+              promptMenu.trackCaret(e.target);
+            }}
+            onSelect={(e) => promptMenu.trackCaret(e.currentTarget)}
             onKeyDown={onKeyDown}
+            {...promptMenu.inputProps}
           />
           {streaming ? (
             <button type="button" className="btn btn-danger" onClick={stop}>

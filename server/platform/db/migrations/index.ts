@@ -9,6 +9,7 @@ import * as m0007 from './0007_sso.js';
 import * as m0008 from './0008_chats.js';
 import * as m0009 from './0009_preset_knowledge.js';
 import * as m0010 from './0010_prompts.js';
+import * as m0011 from './0011_embedding_model.js';
 
 /**
  * Every migration, in order. Add new files here; names sort lexically and never change once released.
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '0008_chats': m0008,
   '0009_preset_knowledge': m0009,
   '0010_prompts': m0010,
+  '0011_embedding_model': m0011,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -60,6 +60,7 @@ export function UsageSection() {
             <option value="connection">Connection</option>
             <option value="day">Day</option>
             <option value="status">Status</option>
+            <option value="route">Route (chat, embeddings, passthrough)</option>
           </select>
         </div>
         <div className="field inline">

@@ -16,8 +16,60 @@ export interface ViewMessage {
   stopped?: boolean;
   /** Sources the answer was given (shown as plain text). */
   citations?: Citation[];
+  /** Tools the model asked to call (shown collapsed, as plain text). */
+  toolCalls?: ToolCallView[];
   /** A message carrying the code interpreter's output (sent to the model as a user message). */
   execution?: boolean;
+}
+
+export interface ToolCallView {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** Well-formed tool calls of a stored answer (`{id, type, function: {name, arguments}}`). */
+export function toolCallsOf(list: unknown[]): ToolCallView[] {
+  const out: ToolCallView[] = [];
+  for (const c of list as { id?: unknown; function?: { name?: unknown; arguments?: unknown } | null }[]) {
+    if (!c || typeof c !== 'object') continue;
+    const fn = c.function && typeof c.function === 'object' ? c.function : null;
+    const name = typeof fn?.name === 'string' ? fn.name : '';
+    const args = typeof fn?.arguments === 'string' ? fn.arguments : fn?.arguments ? JSON.stringify(fn.arguments) : '';
+    if (!name && !args) continue;
+    out.push({ id: typeof c.id === 'string' ? c.id : '', name: name || 'tool', arguments: args });
+  }
+  return out;
+}
+
+/** Arguments indented when they are JSON, as sent otherwise. */
+function prettyArguments(args: string): string {
+  try {
+    return JSON.stringify(JSON.parse(args), null, 2);
+  } catch {
+    return args;
+  }
+}
+
+/** An answer's tool calls, collapsed to one line: the names; opened, each call's arguments. */
+export function ToolCalls({ calls }: { calls: ToolCallView[] }) {
+  if (calls.length === 0) return null;
+  return (
+    <details className="tool-calls">
+      <summary>
+        {calls.length === 1 ? 'Tool call' : `Tool calls (${calls.length})`}:{' '}
+        <span className="tool-call-names">{calls.map((c) => c.name).join(', ')}</span>
+      </summary>
+      <ol className="tool-call-list">
+        {calls.map((c, i) => (
+          <li key={`${i}:${c.id}`} className="tool-call">
+            <code className="tool-call-name">{c.name}</code>
+            {c.arguments ? <pre className="tool-call-args">{prettyArguments(c.arguments)}</pre> : null}
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
 }
 
 /**
@@ -115,6 +167,7 @@ export function MessageView({
         <Markdown source={message.content} runnable={canRunCode && !streaming} />
       )}
       {message.role === 'assistant' && !streaming && !editing ? <Artifacts markdown={message.content} /> : null}
+      {message.role === 'assistant' && message.toolCalls ? <ToolCalls calls={message.toolCalls} /> : null}
       {message.role === 'assistant' && message.citations ? <Citations citations={message.citations} /> : null}
       {streaming && message.content === '' ? <Spinner label="Thinking" /> : null}
       {message.stopped ? <p className="muted small">Stopped.</p> : null}
