@@ -37,7 +37,7 @@ import { openDatabase, type DatabaseHandle } from './platform/db/index.js';
 import { AppError, errorBody } from './platform/http/errors.js';
 import { registerCors, securityHeaders } from './platform/http/hardening.js';
 import { route } from './platform/http/route.js';
-import { createLogger, redactUrl } from './platform/log/logger.js';
+import { accessLogger, createLogger, redactUrl } from './platform/log/logger.js';
 import { connectRedis, type RedisHandle } from './platform/redis/index.js';
 import { createKeyring, resolveSecretKey } from './platform/security/keyring.js';
 import { hashPassword, makeDummyHash } from './platform/security/passwords.js';
@@ -127,16 +127,18 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   // One log line per request, after the response; URLs are logged with secret query values redacted.
   // Hooks on every request are callback-style (no promise per hook and request).
+  const access = accessLogger(log);
   app.addHook('onResponse', (req, reply, done) => {
-    req.log.info(
+    access(
       {
+        reqId: req.id,
         method: req.method,
         url: redactUrl(req.url),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
         ip: req.ip,
       },
-      'request',
+      req.log,
     );
     done();
   });

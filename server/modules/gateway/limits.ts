@@ -4,7 +4,13 @@ import type { AppContext } from '../../context.js';
 import type { Actor } from '../access/index.js';
 import { ensureMemberships } from '../access/permissions.js';
 import { AppError } from '../../platform/http/errors.js';
-import { formatReset, type LimitOp, type LimiterStore, type OpState } from '../../platform/rate-limit/index.js';
+import {
+  formatReset,
+  MemoryLimiterStore,
+  type LimitOp,
+  type LimiterStore,
+  type OpState,
+} from '../../platform/rate-limit/index.js';
 import type { GatewayLimitsTable } from './tables.js';
 
 /**
@@ -375,11 +381,12 @@ export class LimitService {
     const now = Date.now();
     const { ops } = await this.plan(s, tokens, now);
     if (ops.some((o) => o.op.kind === 'budget')) await this.prime(ops, s, now);
-    const r = await this.store.acquire(
-      ops.map((o) => o.op),
-      leaseId,
-      now,
-    );
+    const list = ops.map((o) => o.op);
+    // The in-memory store decides synchronously (no promise on the hot path).
+    const r =
+      this.store instanceof MemoryLimiterStore
+        ? this.store.acquireSync(list, leaseId, now)
+        : await this.store.acquire(list, leaseId, now);
     if (reply) this.headers(reply, ops, r.states, now);
     if (!r.ok) {
       const failed = ops[r.failed!]!;
@@ -419,6 +426,8 @@ export class LimitService {
   async finish(lease: Lease, actualTokens: number): Promise<void> {
     if (lease.settled) return;
     lease.settled = true;
+    // Nothing to settle or release (request-count windows only): no work, no promises.
+    if (!lease.ops.some((o) => o.dim !== 'requests')) return;
     const delta = actualTokens - lease.reserved;
     const adjustments = lease.ops.flatMap((o, i) =>
       o.dim === 'tokens' || o.dim === 'budget_day' || o.dim === 'budget_month'

@@ -9,9 +9,10 @@ import type { GatewayUsageTable } from './tables.js';
  * failed or aborted by the client) and inserted in batches a moment later. `flush()` writes what is
  * queued (the usage report and budget seeding call it; so does shutdown).
  *
- * The hot path keeps this cheap: the multi-row INSERT text is built once per batch size and reused
- * (no query building per batch), and row ids are time-ordered (UUID version 7 layout), so inserts
- * append to the primary-key index instead of landing on random pages of it.
+ * The hot path keeps this cheap: rows go in batches of a few fixed sizes whose multi-row INSERT text
+ * is built once and reused (no query building, and SQLite reuses the prepared statement), and row
+ * ids are time-ordered (UUID version 7 layout), so inserts append to the primary-key index instead
+ * of landing on random pages of it.
  */
 export type UsageRow = Omit<GatewayUsageTable, 'id'>;
 
@@ -40,14 +41,45 @@ const COLUMNS = [
   'ttft_ms',
 ] as const satisfies readonly (keyof GatewayUsageTable)[];
 
+let idMs = -1;
+let idPrefix = '';
 /** A UUID whose first 48 bits are the time in ms (RFC 9562 version 7 layout) and the rest random. */
 export function timeOrderedId(now = Date.now()): string {
-  const ts = now.toString(16).padStart(12, '0');
-  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${randomUUID().slice(15)}`;
+  if (now !== idMs) {
+    const ts = now.toString(16).padStart(12, '0');
+    idMs = now;
+    idPrefix = `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7`;
+  }
+  return idPrefix + randomUUID().slice(15);
+}
+
+/** A row as the INSERT's parameters, in COLUMNS order (built with plain property reads). */
+function values(id: string, r: UsageRow): unknown[] {
+  return [
+    id,
+    r.created_at,
+    r.request_id,
+    r.route,
+    r.user_id,
+    r.actor_id,
+    r.key_id,
+    r.model_id,
+    r.base_model_id,
+    r.connection_id,
+    r.prompt_tokens,
+    r.completion_tokens,
+    r.total_tokens,
+    r.usage_source,
+    r.status,
+    r.http_status,
+    r.stream,
+    r.duration_ms,
+    r.ttft_ms,
+  ];
 }
 
 export class UsageRecorder {
-  private queue: GatewayUsageTable[] = [];
+  private queue: unknown[][] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
   private readonly statements = new Map<number, string>();
@@ -59,7 +91,7 @@ export class UsageRecorder {
   ) {}
 
   record(row: UsageRow): void {
-    this.queue.push({ id: timeOrderedId(row.created_at), ...row });
+    this.queue.push(values(timeOrderedId(row.created_at), row));
     if (this.queue.length >= BATCH) void this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), FLUSH_AFTER_MS);
@@ -83,9 +115,10 @@ export class UsageRecorder {
     return s;
   }
 
-  private async insert(part: GatewayUsageTable[]): Promise<void> {
-    const params: unknown[] = [];
-    for (const row of part) for (const c of COLUMNS) params.push(row[c]);
+  private async insert(part: unknown[][]): Promise<void> {
+    const params = new Array<unknown>(part.length * COLUMNS.length);
+    let k = 0;
+    for (const row of part) for (let c = 0; c < row.length; c++) params[k++] = row[c];
     await this.db.executeQuery(CompiledQuery.raw(this.statement(part.length), params));
   }
 
@@ -98,8 +131,14 @@ export class UsageRecorder {
     const rows = this.queue;
     this.queue = [];
     this.writing = this.writing.then(async () => {
-      for (let i = 0; i < rows.length; i += BATCH) {
-        const part = rows.slice(i, i + BATCH);
+      for (let i = 0; i < rows.length;) {
+        // Batches of BATCH rows, the rest in powers of two: at most nine distinct statements, so
+        // SQLite's prepared statements are reused (a new row count would mean a new statement).
+        const left = rows.length - i;
+        let size = BATCH;
+        if (left < BATCH) for (size = 128; size > left; size >>= 1);
+        const part = rows.slice(i, i + size);
+        i += size;
         try {
           await this.insert(part);
         } catch (e) {

@@ -7,8 +7,10 @@ import type { AcquireResult, Adjustment, LimitOp, LimiterStore, OpState } from '
 
 interface WindowEntry {
   kind: 'window';
-  /** bucket index → cost */
+  /** bucket index → cost, in insertion order (= time order, barring a clock stepping back) */
   buckets: Map<number, number>;
+  /** Sum of `buckets`. */
+  total: number;
   expireAt: number;
 }
 interface LeaseEntry {
@@ -73,16 +75,21 @@ export class MemoryLimiterStore implements LimiterStore {
         const first = cur - span + 1;
         const e = this.get(op.key, 'window', now);
         let used = 0;
-        let oldest = Number.POSITIVE_INFINITY;
-        if (e)
+        let oldest = cur;
+        if (e) {
+          // Expired buckets leave from the front; the running total avoids summing the window.
+          // (After a clock step backwards an expired bucket may sit behind a newer one and be
+          // counted a little longer: the safe side.)
           for (const [b, c] of e.buckets) {
-            if (b < first) e.buckets.delete(b);
-            else {
-              used += c;
-              if (b < oldest) oldest = b;
+            if (b >= first) {
+              oldest = b;
+              break;
             }
+            e.buckets.delete(b);
+            e.total -= c;
           }
-        if (oldest === Number.POSITIVE_INFINITY) oldest = cur;
+          used = e.total;
+        }
         ok = used + op.cost <= op.limit;
         st = { used, limit: op.limit, resetAt: (oldest + span) * op.bucketMs };
         if (!ok) {
@@ -137,11 +144,12 @@ export class MemoryLimiterStore implements LimiterStore {
       if (op.kind === 'window') {
         let e = this.get(op.key, 'window', now);
         if (!e) {
-          e = { kind: 'window', buckets: new Map(), expireAt: 0 };
+          e = { kind: 'window', buckets: new Map(), total: 0, expireAt: 0 };
           this.entries.set(op.key, e);
         }
         const b = buckets[i]!;
         e.buckets.set(b, (e.buckets.get(b) ?? 0) + op.cost);
+        e.total += op.cost;
         e.expireAt = (b + windowSpan(op.windowMs, op.bucketMs)) * op.bucketMs;
         st.used += op.cost;
       } else if (op.kind === 'concurrency') {
@@ -179,8 +187,12 @@ export class MemoryLimiterStore implements LimiterStore {
       if (a.delta === 0) continue;
       if (a.kind === 'window') {
         const e = this.get(a.key, 'window', now);
-        if (e && a.bucket !== undefined && e.buckets.has(a.bucket))
-          e.buckets.set(a.bucket, Math.max(0, e.buckets.get(a.bucket)! + a.delta));
+        if (e && a.bucket !== undefined && e.buckets.has(a.bucket)) {
+          const before = e.buckets.get(a.bucket)!;
+          const after = Math.max(0, before + a.delta);
+          e.buckets.set(a.bucket, after);
+          e.total += after - before;
+        }
       } else {
         const e = this.get(a.key, 'budget', now);
         if (e) e.value = Math.max(0, e.value + a.delta);
