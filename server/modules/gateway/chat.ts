@@ -258,6 +258,28 @@ async function dispatch(
   });
 }
 
+/** The client's side of a gateway request: `gone` once it disconnected before its response was finished. */
+export interface ClientWatch {
+  /** Aborted (reason: UpstreamError 'aborted') when the client goes away; timeouts abort it too. */
+  readonly controller: AbortController;
+  gone: boolean;
+  /** Stops watching (call when the request is over). */
+  release(): void;
+}
+
+/** Watches the response for an early close and aborts the upstream call when it happens. */
+export function watchClient(res: ServerResponse): ClientWatch {
+  const onClose = () => {
+    if (!res.writableFinished) {
+      w.gone = true;
+      w.controller.abort(new UpstreamError('aborted', 'The client went away'));
+    }
+  };
+  const w: ClientWatch = { controller: new AbortController(), gone: false, release: () => res.off('close', onClose) };
+  res.once('close', onClose);
+  return w;
+}
+
 function writeAsync(res: ServerResponse, s: string): Promise<void> | null {
   if (res.write(s)) return null;
   return new Promise<void>((resolve) => {
@@ -345,20 +367,13 @@ export async function handleChat(
   const lease = await svc.limits.acquire(reply, subject, reservation, req.id);
 
   const started = Date.now();
-  const controller = new AbortController();
   const res = reply.raw;
-  let clientGone = false;
-  const onClose = () => {
-    if (!res.writableFinished) {
-      clientGone = true;
-      controller.abort(new UpstreamError('aborted', 'The client went away'));
-    }
-  };
-  res.once('close', onClose);
+  const client = watchClient(res);
+  const controller = client.controller;
   const timing: Timing = { pre: reply.elapsedTime, firstUpstream: 0 };
   const outcome: Outcome = { status: 'error', httpStatus: 502, usage: null, completionEstimate: 0, ttft: null };
   const done = () => {
-    res.off('close', onClose);
+    client.release();
     finish(svc, req, actor, resolved, lease, promptEstimate, started, stream, outcome);
     if (chatLink) void chatLink.finish(outcome.status, outcome.usage, citations);
   };
@@ -372,7 +387,7 @@ export async function handleChat(
       throw err;
     }
   } catch (e) {
-    if (clientGone) outcome.status = 'aborted';
+    if (client.gone) outcome.status = 'aborted';
     const err = transportError(e);
     outcome.httpStatus = err.status;
     done();
@@ -407,7 +422,7 @@ export async function handleChat(
       reply.type('application/json');
       return out;
     } catch (e) {
-      if (clientGone) outcome.status = 'aborted';
+      if (client.gone) outcome.status = 'aborted';
       const err = transportError(e);
       outcome.httpStatus = err.status;
       throw err;
@@ -468,7 +483,7 @@ export async function handleChat(
     if (citations) first = citationsEvent(citations) + first;
     let wait = writeAsync(res, first);
     if (wait) await wait;
-    while (!relay.stats.upstreamError && !clientGone) {
+    while (!relay.stats.upstreamError && !client.gone) {
       const r = await iterator.next();
       watchdog.refresh();
       const out = r.done ? relay.end() : relay.push(r.value);
@@ -480,11 +495,11 @@ export async function handleChat(
       if (r.done) break;
     }
     if (relay.stats.upstreamError) outcome.status = 'error';
-    else if (clientGone) outcome.status = 'aborted';
+    else if (client.gone) outcome.status = 'aborted';
     else outcome.status = 'completed';
-    if (!clientGone) res.end();
+    if (!client.gone) res.end();
   } catch (e) {
-    if (clientGone) outcome.status = 'aborted';
+    if (client.gone) outcome.status = 'aborted';
     else outcome.status = 'error';
     if (!headersSent) {
       const err = transportError(e);
@@ -492,7 +507,7 @@ export async function handleChat(
       throw err;
     }
     // After the first byte: a terminal error event, then the end of the stream.
-    if (!clientGone && !res.writableEnded) {
+    if (!client.gone && !res.writableEnded) {
       const err = transportError(e);
       res.end(
         err.code === 'upstream_timeout' ? errorEvent(err.message, 'timeout_error', err.code) : UPSTREAM_STREAM_ERROR(),
@@ -503,7 +518,7 @@ export async function handleChat(
     clearTimeout(total);
     outcome.usage = relay.stats.usage;
     outcome.completionEstimate = relay.stats.chunks;
-    if (!relay.stats.done || clientGone) upstream.body.destroy();
+    if (!relay.stats.done || client.gone) upstream.body.destroy();
     done();
   }
   return reply;

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { AppError } from '../../platform/http/errors.js';
 import { actorOf } from '../access/index.js';
-import { readCapped, UpstreamError, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
+import { readCapped, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
 import type { ConnectionModel } from '../models/catalog.js';
-import { limitSubject, serverTiming, transportError, upstreamStatusError, type Timing } from './chat.js';
+import { limitSubject, serverTiming, transportError, upstreamStatusError, watchClient, type Timing } from './chat.js';
 import type { GatewayServices } from './services.js';
 import type { UsageRow } from './usage.js';
 
@@ -138,20 +138,13 @@ export async function handleEmbeddings(
   const lease = await svc.limits.acquire(reply, subject, promptEstimate, req.id);
 
   const started = Date.now();
-  const controller = new AbortController();
   const res = reply.raw;
-  let clientGone = false;
-  const onClose = () => {
-    if (!res.writableFinished) {
-      clientGone = true;
-      controller.abort(new UpstreamError('aborted', 'The client went away'));
-    }
-  };
-  res.once('close', onClose);
+  const client = watchClient(res);
+  const controller = client.controller;
   const timing: Timing = { pre: reply.elapsedTime, firstUpstream: 0 };
   const outcome: Outcome = { status: 'error', httpStatus: 502, usage: null };
   const done = () => {
-    res.off('close', onClose);
+    client.release();
     const prompt = outcome.usage?.prompt_tokens ?? promptEstimate;
     const total = outcome.usage?.total_tokens ?? prompt;
     svc.usage.record({
@@ -228,7 +221,7 @@ export async function handleEmbeddings(
     reply.type('application/json');
     return out;
   } catch (e) {
-    if (clientGone) outcome.status = 'aborted';
+    if (client.gone) outcome.status = 'aborted';
     const err = transportError(e);
     outcome.httpStatus = err.status;
     throw err;

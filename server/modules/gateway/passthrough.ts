@@ -4,9 +4,9 @@ import { fromRequest } from '../../platform/audit/index.js';
 import { AppError } from '../../platform/http/errors.js';
 import { actorOf } from '../access/index.js';
 import type { OpenConnection } from '../connections/service.js';
-import { UpstreamError, upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
+import { upstreamHeaders, type UpstreamResponse } from '../connections/transport.js';
 import { clientModelId } from '../models/catalog.js';
-import { estimatePromptTokens, limitSubject, transportError } from './chat.js';
+import { estimatePromptTokens, limitSubject, transportError, watchClient } from './chat.js';
 import type { GatewayServices } from './services.js';
 import { SseRelay, type Usage } from './stream.js';
 
@@ -85,22 +85,15 @@ export async function handlePassthrough(
   const lease = await svc.limits.acquire(reply, subject, reservation, req.id);
 
   const started = Date.now();
-  const controller = new AbortController();
   const res = reply.raw;
-  let clientGone = false;
-  const onClose = () => {
-    if (!res.writableFinished) {
-      clientGone = true;
-      controller.abort(new UpstreamError('aborted', 'The client went away'));
-    }
-  };
-  res.once('close', onClose);
+  const client = watchClient(res);
+  const controller = client.controller;
   let status = 502;
   let usage: Usage | null = null;
   let outcome: 'completed' | 'error' | 'aborted' = 'error';
   let chunks = 0;
   const end = () => {
-    res.off('close', onClose);
+    client.release();
     const prompt = usage?.prompt_tokens ?? promptEstimate;
     const completion = usage?.completion_tokens ?? chunks;
     const total = usage?.total_tokens ?? prompt + completion;
@@ -118,7 +111,7 @@ export async function handlePassthrough(
       completion_tokens: completion,
       total_tokens: total,
       usage_source: usage ? 'upstream' : 'estimated',
-      status: clientGone ? 'aborted' : outcome,
+      status: client.gone ? 'aborted' : outcome,
       http_status: status,
       stream: body?.stream === true ? 1 : 0,
       duration_ms: Date.now() - started,
@@ -170,7 +163,7 @@ export async function handlePassthrough(
   try {
     res.writeHead(upstream.status, headers);
     for await (const c of upstream.body as AsyncIterable<Buffer>) {
-      if (clientGone) break;
+      if (client.gone) break;
       if (sse) sse.push(c);
       else if (tapped < USAGE_TAP_BYTES) {
         tap.push(c);
@@ -205,12 +198,12 @@ export async function handlePassthrough(
       }
     }
     outcome = upstream.status < 400 ? 'completed' : 'error';
-    if (!clientGone) res.end();
+    if (!client.gone) res.end();
   } catch {
     outcome = 'error';
-    if (!clientGone) res.destroy();
+    if (!client.gone) res.destroy();
   } finally {
-    if (clientGone) upstream.body.destroy();
+    if (client.gone) upstream.body.destroy();
     end();
   }
   return reply;
