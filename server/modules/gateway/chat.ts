@@ -280,19 +280,6 @@ export function watchClient(res: ServerResponse): ClientWatch {
   return w;
 }
 
-function writeAsync(res: ServerResponse, s: string): Promise<void> | null {
-  if (res.write(s)) return null;
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /** The SSE event that carries the citations of a streamed completion (sent before the first chunk). */
 export function citationsEvent(citations: Citation[]): string {
   return `data: ${JSON.stringify({ object: 'hridaai.citations', citations })}\n\n`;
@@ -448,52 +435,96 @@ export async function handleChat(
     ctx.config.GATEWAY_REQUEST_TIMEOUT * 1000,
   );
   total.unref();
-  const iterator = (upstream.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const up = upstream.body;
   let headersSent = false;
   try {
-    // Read until there is something to send: an upstream failure before that is a proper HTTP error.
-    let first = '';
-    for (;;) {
-      const r = await iterator.next();
-      watchdog.refresh();
-      if (r.done) {
-        first += relay.end();
-        break;
-      }
-      first += relay.push(r.value);
-      if (relay.stats.upstreamError && !first.replace(UPSTREAM_STREAM_ERROR(), '')) {
-        throw new AppError('upstream_error', 'The model server failed before sending a response');
-      }
-      if (first) break;
-    }
-    if (!first) throw new AppError('upstream_error', 'The model server sent an empty response');
-    timing.firstUpstream = reply.elapsedTime;
-    reply.hijack();
-    const headers: Record<string, string | number | string[]> = {};
-    for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
-    headers['content-type'] = 'text/event-stream; charset=utf-8';
-    headers['cache-control'] = 'no-cache';
-    headers['x-accel-buffering'] = 'no';
-    headers['server-timing'] = serverTiming(timing, reply.elapsedTime);
-    res.writeHead(200, headers);
-    headersSent = true;
-    outcome.httpStatus = 200;
-    outcome.ttft = reply.elapsedTime - timing.pre;
-    chatLink?.collect(first);
-    if (citations) first = citationsEvent(citations) + first;
-    let wait = writeAsync(res, first);
-    if (wait) await wait;
-    while (!relay.stats.upstreamError && !client.gone) {
-      const r = await iterator.next();
-      watchdog.refresh();
-      const out = r.done ? relay.end() : relay.push(r.value);
-      if (out) {
-        chatLink?.collect(out);
-        wait = writeAsync(res, out);
-        if (wait) await wait;
-      }
-      if (r.done) break;
-    }
+    // Upstream chunks are handled as they arrive ('data' events; paused while the client's socket
+    // is full). Nothing is sent until there is an event to send: an upstream failure before that
+    // is a proper HTTP error; after it, a terminal error event.
+    await new Promise<void>((resolve, reject) => {
+      let first = '';
+      let draining = false;
+      let stopped = false;
+      const stop = (e?: unknown) => {
+        if (stopped) return;
+        stopped = true;
+        // The 'error' listener stays: an abort (client gone, timeout) destroys the body with an error later.
+        up.off('data', onData);
+        up.off('end', onEnd);
+        up.off('close', onUpClose);
+        res.off('drain', onDrain);
+        res.off('close', onResClose);
+        if (e === undefined) resolve();
+        else reject(e);
+      };
+      /** Sends one piece; false when the stream was stopped instead. */
+      const send = (out: string): boolean => {
+        if (!headersSent) {
+          first += out;
+          if (relay.stats.upstreamError && !first.replace(UPSTREAM_STREAM_ERROR(), '')) {
+            stop(new AppError('upstream_error', 'The model server failed before sending a response'));
+            return false;
+          }
+          if (!first) return true;
+          timing.firstUpstream = reply.elapsedTime;
+          reply.hijack();
+          const headers: Record<string, string | number | string[]> = {};
+          for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v as string;
+          headers['content-type'] = 'text/event-stream; charset=utf-8';
+          headers['cache-control'] = 'no-cache';
+          headers['x-accel-buffering'] = 'no';
+          headers['server-timing'] = serverTiming(timing, reply.elapsedTime);
+          res.writeHead(200, headers);
+          headersSent = true;
+          outcome.httpStatus = 200;
+          outcome.ttft = reply.elapsedTime - timing.pre;
+          chatLink?.collect(first);
+          out = citations ? citationsEvent(citations) + first : first;
+        } else chatLink?.collect(out);
+        if (!res.write(out) && !draining) {
+          draining = true;
+          up.pause();
+          res.once('drain', onDrain);
+        }
+        return true;
+      };
+      const onDrain = () => {
+        draining = false;
+        up.resume();
+      };
+      const onData = (chunk: Buffer) => {
+        try {
+          watchdog.refresh();
+          const out = relay.push(chunk);
+          if (out && !send(out)) return;
+          if (relay.stats.upstreamError) stop(); // the relay ended the stream with its error event
+        } catch (e) {
+          stop(e);
+        }
+      };
+      const onEnd = () => {
+        try {
+          const out = relay.end();
+          if (out && !send(out)) return;
+          if (!headersSent) stop(new AppError('upstream_error', 'The model server sent an empty response'));
+          else stop();
+        } catch (e) {
+          stop(e);
+        }
+      };
+      const onError = (e: Error) => stop(e);
+      // Destroyed without an error (should not happen: aborts carry their reason): the body ended short.
+      const onUpClose = () => stop(new UpstreamError('aborted', 'The model server’s response ended early'));
+      // The client went away: the upstream request is aborted (watchClient); stop here as well.
+      const onResClose = () => {
+        if (client.gone) stop();
+      };
+      up.on('data', onData);
+      up.once('end', onEnd);
+      up.on('error', onError);
+      up.once('close', onUpClose);
+      res.once('close', onResClose);
+    });
     if (relay.stats.upstreamError) outcome.status = 'error';
     else if (client.gone) outcome.status = 'aborted';
     else outcome.status = 'completed';
