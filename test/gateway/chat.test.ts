@@ -201,6 +201,28 @@ describeMatrix('chat completions through the gateway', matrix(), (b) => {
     ).rejects.toMatchObject({ status: 502, code: 'upstream_error' });
   });
 
+  it('a stream that fails before its first event is a proper HTTP error, not an empty 200', async () => {
+    for (const b of [
+      { failBeforeFirstEvent: 'error' as const },
+      { failBeforeFirstEvent: 'abort' as const },
+      { failBeforeFirstEvent: 'empty' as const },
+    ]) {
+      env.openai.reset();
+      env.openai.set({ chunks: 6, ...b });
+      const r = await fetch(`${env.url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+        body: JSON.stringify({ model: 'mock-gpt', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+      });
+      const text = await r.text();
+      expect(r.status, `${JSON.stringify(b)}: ${text}`).toBe(502);
+      expect(r.headers.get('content-type')).toContain('application/json');
+      const doc = JSON.parse(text) as { error: { code: string; message: string } };
+      expect(doc.error.code).toBe('upstream_error');
+      expect(doc.error.message).not.toContain('mock mid-stream failure');
+    }
+  });
+
   it('an upstream failure after the first byte ends the stream with a terminal error event', async () => {
     for (const b of [{ errorAfter: 2 }, { abortAfter: 2 }]) {
       env.openai.reset();

@@ -496,7 +496,8 @@ export async function handleChat(
         try {
           watchdog.refresh();
           const out = relay.push(chunk);
-          if (out && !send(out)) return;
+          // (An upstream error before anything was sent goes through send: it becomes an HTTP error.)
+          if ((out || (!headersSent && relay.stats.upstreamError)) && !send(out)) return;
           if (relay.stats.upstreamError) stop(); // the relay ended the stream with its error event
         } catch (e) {
           stop(e);
@@ -517,7 +518,7 @@ export async function handleChat(
       const onUpClose = () => stop(new UpstreamError('aborted', 'The model server’s response ended early'));
       // The client went away: the upstream request is aborted (watchClient); stop here as well.
       const onResClose = () => {
-        if (client.gone) stop();
+        if (client.gone) stop(headersSent ? undefined : new UpstreamError('aborted', 'The client went away'));
       };
       up.on('data', onData);
       up.once('end', onEnd);
@@ -525,6 +526,7 @@ export async function handleChat(
       up.once('close', onUpClose);
       res.once('close', onResClose);
     });
+    if (!headersSent) throw new AppError('upstream_error', 'The model server sent an empty response');
     if (relay.stats.upstreamError) outcome.status = 'error';
     else if (client.gone) outcome.status = 'aborted';
     else outcome.status = 'completed';
